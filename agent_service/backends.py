@@ -1,0 +1,223 @@
+"""Open the checkpointer and the store together, on the one database a URL names.
+
+`memory`                       InMemorySaver + MemoryStore (lost on exit)
+`sqlite:///abs/path.db`        AsyncSqliteSaver + SqliteStore on the same file
+`sqlite:relative/path.db`
+`postgresql://…`, `postgres://…`  AsyncPostgresSaver + PostgresStore on one pool
+
+Failing to reach the database is a setup mistake, so it surfaces as a `ValueError` that
+names the URL (password masked) and what to check, within `CONNECT_TIMEOUT_S`. The same
+goes for the event log: in-process, or Redis Streams when a Redis URL is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import aiosqlite
+import psycopg
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from redis import exceptions as redis_errors
+
+from agent_service.event_log import EventLog, MemoryEventLog
+from agent_service.event_log_redis import RedisEventLog
+from agent_service.store import MemoryStore, Store
+from agent_service.store_sql import SQLITE_BUSY_TIMEOUT_S, PostgresPool, PostgresStore, SqliteStore
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0
+POOL_MAX_SIZE = 10
+URL_FORMS = "memory, sqlite:///abs/path.db, sqlite:relative/path.db or postgresql://…"
+
+
+@dataclass
+class Backend:
+    checkpointer: BaseCheckpointSaver[Any]
+    store: Store
+    description: str  # the URL with any password masked: safe to log
+
+
+def mask_url(url: str) -> str:
+    """`url` with its password, in the authority or the query, replaced by `***`."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, hostinfo = netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}:***@{hostinfo}"
+    query = parts.query
+    if "password=" in query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+@asynccontextmanager
+async def open_backend(url: str) -> AsyncIterator[Backend]:
+    """The checkpointer and store `url` names, tables set up; both closed on exit."""
+    async with AsyncExitStack() as stack:
+        if url == "memory":
+            backend = Backend(InMemorySaver(), MemoryStore(), "memory")
+            await backend.store.setup()
+        elif url.startswith("sqlite:"):
+            backend = await _open_sqlite(_sqlite_path(url), stack)
+        elif url.startswith(("postgresql://", "postgres://")):
+            pool = await stack.enter_async_context(open_postgres_pool(url))
+            backend = await _open_postgres(url, pool)
+        else:
+            raise ValueError(f"database URL {mask_url(url)!r} is not one of {URL_FORMS}")
+        yield backend
+
+
+def _sqlite_path(url: str) -> Path:
+    rest = url.removeprefix("sqlite:")
+    if rest.startswith("//"):
+        # sqlite:///abs has an empty authority; sqlite://name would be a host, not a file.
+        if not rest.startswith("///"):
+            raise ValueError(
+                f"database URL {url!r} names a host; use sqlite:///abs/path.db "
+                "or sqlite:relative/path.db"
+            )
+        rest = rest[2:]
+    if not rest:
+        raise ValueError(f"database URL {url!r} has no file path; e.g. sqlite:.glassbox/agent.db")
+    return Path(rest).absolute()
+
+
+async def _open_sqlite(path: Path, stack: AsyncExitStack) -> Backend:
+    # Two connections, not one: the saver commits on its connection whenever it writes,
+    # which would commit or break a store transaction left open on the same connection.
+    # WAL and the busy timeout let the two take turns writing the same file.
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        saver_conn = await aiosqlite.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S)
+        stack.push_async_callback(saver_conn.close)
+        checkpointer = AsyncSqliteSaver(saver_conn)
+        await checkpointer.setup()
+        store = await SqliteStore.connect(path)
+        stack.push_async_callback(store.close)
+        await store.setup()
+    except (OSError, sqlite3.Error) as exc:
+        raise ValueError(
+            f"cannot open the SQLite database sqlite:{path}: {exc}; "
+            "check that the directory exists or can be created and is writable"
+        ) from exc
+    return Backend(checkpointer, store, f"sqlite:{path}")
+
+
+@asynccontextmanager
+async def open_postgres_pool(url: str) -> AsyncIterator[PostgresPool]:
+    """A pool with the connection settings AsyncPostgresSaver documents, checked to reach."""
+    masked = mask_url(url)
+    # One direct attempt first: it fails at once with the server's own reason, where the
+    # pool would retry quietly until its timeout and report only that it ran out of time.
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT_S + 1):
+            probe = await AsyncConnection.connect(url, connect_timeout=int(CONNECT_TIMEOUT_S))
+        await probe.close()
+    except (psycopg.Error, TimeoutError) as exc:
+        reason = " ".join(str(exc).split()) or "timed out"
+        raise ValueError(
+            f"cannot connect to PostgreSQL at {masked}: {reason.replace(url, masked)}; "
+            "check the host, port, user, password and database name, and that the server "
+            "accepts connections from here"
+        ) from exc
+    pool: PostgresPool = AsyncConnectionPool(
+        url,
+        connection_class=AsyncConnection[DictRow],
+        kwargs={
+            "autocommit": True,
+            "prepare_threshold": 0,
+            "row_factory": dict_row,
+            "connect_timeout": int(CONNECT_TIMEOUT_S),
+        },
+        min_size=1,
+        max_size=POOL_MAX_SIZE,
+        # A server restart leaves dead connections in the pool; check each on loan.
+        check=AsyncConnectionPool.check_connection,
+        open=False,
+        name="glassbox",
+    )
+    try:
+        await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+    except PoolTimeout as exc:
+        await pool.close()
+        raise ValueError(f"PostgreSQL at {masked} accepted one connection but not a pool") from exc
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def _open_postgres(url: str, pool: PostgresPool) -> Backend:
+    checkpointer = AsyncPostgresSaver(pool)
+    store = PostgresStore(pool)
+    try:
+        await checkpointer.setup()
+        await store.setup()
+    except psycopg.Error as exc:
+        raise ValueError(
+            f"cannot create tables in PostgreSQL at {mask_url(url)}: {exc}; "
+            "check that the user may create tables in the database's schema"
+        ) from exc
+    return Backend(checkpointer, store, mask_url(url))
+
+
+@asynccontextmanager
+async def open_event_log(
+    redis_url: str,
+    *,
+    max_events_per_run: int,
+    retention_s: float,
+    given: EventLog | None = None,
+) -> AsyncIterator[EventLog]:
+    """`given`, else Redis Streams at `redis_url`, else the in-process log; closed on exit."""
+    if given is not None:
+        events = given
+    elif not redis_url:
+        events = MemoryEventLog(max_events_per_run=max_events_per_run, retention_s=retention_s)
+    else:
+        events = await _open_redis_log(redis_url, max_events_per_run, retention_s)
+    try:
+        yield events
+    finally:
+        await events.close()
+
+
+async def _open_redis_log(url: str, max_events_per_run: int, retention_s: float) -> RedisEventLog:
+    masked = mask_url(url)
+    try:
+        events = RedisEventLog(url, max_events_per_run=max_events_per_run, retention_s=retention_s)
+    except ValueError as exc:
+        reason = str(exc).replace(url, masked)  # redis-py's message may repeat the URL
+        raise ValueError(
+            f"Redis URL {masked!r} is not usable: {reason}; "
+            "e.g. redis://[:password@]host:6379/0, rediss://… or unix:///path.sock"
+        ) from None
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT_S + 1):
+            await events.check()
+    except (redis_errors.RedisError, OSError, TimeoutError) as exc:
+        await events.close()
+        reason = " ".join(str(exc).split()) or "timed out"
+        raise ValueError(
+            f"cannot use Redis at {masked} for the event log: {reason.replace(url, masked)}; "
+            "check the host, port, password and database number, and that the server "
+            "accepts connections from here"
+        ) from exc
+    log.info("event log in Redis Streams at %s", masked)
+    return events

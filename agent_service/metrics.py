@@ -1,0 +1,94 @@
+"""The agent service's Prometheus metrics, one registry per service (tests run several)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from glassbox.agent.v1 import events_pb2
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class AgentMetrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.runs = Counter("glassbox_agent_runs", "Runs ended, by status", ["status"], registry=r)
+        self.runs_started = Counter("glassbox_agent_runs_started", "Runs started", registry=r)
+        self.active = Gauge("glassbox_agent_runs_active", "Runs executing now", registry=r)
+        self.events = Counter(
+            "glassbox_agent_events", "Run events produced, by type", ["type"], registry=r
+        )
+        self.errors = Counter(
+            "glassbox_agent_errors", "Errors by catalogue code", ["code"], registry=r
+        )
+        self.rpc = Histogram(
+            "glassbox_agent_rpc_seconds",
+            "gRPC calls (streams: until their end)",
+            ["method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.first_event = Histogram(
+            "glassbox_agent_time_to_first_event_seconds",
+            "Run accepted to its first event from the graph",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.joins = Counter(
+            "glassbox_agent_joins", "Re-attaches to a run", ["recovered"], registry=r
+        )
+        # Children cached per event type: _emit runs for every event of every run.
+        self._event_counters: dict[str, Counter] = {}
+
+    def event(self, event: events_pb2.RunEvent) -> None:
+        kind = event.WhichOneof("payload") or "unknown"
+        counter = self._event_counters.get(kind)
+        if counter is None:
+            counter = self._event_counters[kind] = self.events.labels(kind)
+        counter.inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+async def serve_metrics(metrics: AgentMetrics, listen: str) -> asyncio.Server:
+    """A minimal HTTP endpoint for Prometheus: any GET answers the exposition.
+
+    On the event loop rather than prometheus_client's thread, so it starts and stops
+    with the service and binds port 0 in tests.
+    """
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            if request.startswith(b"GET "):
+                body, status = metrics.exposition(), b"200 OK"
+            else:
+                body, status = b"GET /metrics\n", b"405 Method Not Allowed"
+            writer.write(
+                b"HTTP/1.1 "
+                + status
+                + b"\r\nContent-Type: "
+                + CONTENT_TYPE_LATEST.encode()
+                + b"\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + body
+            )
+            await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    host, _, port = listen.rpartition(":")
+    return await asyncio.start_server(answer, host or "127.0.0.1", int(port))

@@ -1,0 +1,360 @@
+"""One client per path a graph's events can take to a reader, behind one interface.
+
+A `Transport` holds what its streams share (a gRPC channel, an HTTP connection pool); a
+`Lane` is what one stream runs on (a WebSocket, or the shared channel). `Lane.run` streams
+one run of a graph in custom mode and records every custom event's payload with the
+moment it arrived, so the scenarios can check counts and order and compute rates and
+latencies the same way for every path.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+
+from glassbox.agent.v1 import events_pb2
+from glassbox.client import AgentClient
+
+Mode = events_pb2.StreamMode
+
+
+@dataclass(eq=False)
+class StreamResult:
+    """What one stream delivered, stamped with `time.time_ns()` on arrival."""
+
+    started_ns: int = 0  # the request went out
+    first_ns: int = 0  # the first custom event arrived
+    ended_ns: int = 0  # the run's end arrived
+    payloads: list[Any] = field(default_factory=list)  # custom events' data, in order
+    recv_ns: list[int] = field(default_factory=list)  # when each of them arrived
+    seqs: list[int] = field(default_factory=list)  # seq of every event (none in-process)
+    status: str = ""  # how the run ended
+    run_id: str = ""
+    thread_id: str = ""
+    first_event: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[Any] | None = None  # in-process: the task to cancel
+
+    def got(self, payload: Any, now: int) -> None:
+        if not self.payloads:
+            self.first_ns = now
+            self.first_event.set()
+        self.payloads.append(payload)
+        self.recv_ns.append(now)
+
+
+class Lane(abc.ABC):
+    @abc.abstractmethod
+    async def run(self, graph: str, graph_input: dict[str, Any], result: StreamResult) -> None:
+        """Stream one run of `graph` to its end into `result`."""
+
+    @abc.abstractmethod
+    async def cancel(self, result: StreamResult) -> None:
+        """Ask for the run being streamed into `result` to be cancelled."""
+
+
+class Transport(abc.ABC):
+    name: str
+
+    async def __aenter__(self) -> Transport:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    @abc.abstractmethod
+    def lane(self) -> contextlib.AbstractAsyncContextManager[Lane]:
+        """What one stream runs on, opened before any timing starts."""
+
+
+# -- in-process: the ceiling -------------------------------------------------------------
+
+
+class InProcess(Transport, Lane):
+    """`graph.astream(stream_mode="custom")` in this process: no hop at all."""
+
+    name = "in-process"
+
+    def __init__(self, graphs: dict[str, Any]) -> None:
+        self.graphs = graphs
+
+    @contextlib.asynccontextmanager
+    async def lane(self) -> AsyncIterator[Lane]:
+        yield self
+
+    async def run(self, graph: str, graph_input: dict[str, Any], result: StreamResult) -> None:
+        result.task = asyncio.current_task()
+        result.run_id = "in-process"
+        result.started_ns = time.time_ns()
+        try:
+            async for chunk in self.graphs[graph].astream(graph_input, stream_mode="custom"):
+                result.got(chunk, time.time_ns())
+            result.status = "success"
+        except asyncio.CancelledError:
+            result.status = "cancelled"
+        result.ended_ns = time.time_ns()
+
+    async def cancel(self, result: StreamResult) -> None:
+        assert result.task is not None
+        result.task.cancel()
+
+
+# -- gRPC: StreamRun with the Python client ----------------------------------------------
+
+
+class Grpc(Transport, Lane):
+    """`AgentClient.stream_run_batches` on one channel that every stream shares."""
+
+    name = "gRPC"
+
+    def __init__(self, target: str) -> None:
+        self.client = AgentClient(target)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    @contextlib.asynccontextmanager
+    async def lane(self) -> AsyncIterator[Lane]:
+        yield self
+
+    async def run(self, graph: str, graph_input: dict[str, Any], result: StreamResult) -> None:
+        request = self.client.run_request(
+            graph=graph,
+            input=graph_input,
+            stream_modes=[Mode.STREAM_MODE_CUSTOM],
+            cancel_on_disconnect=True,
+        )
+        result.started_ns = time.time_ns()
+        async for batch in self.client.stream_run_batches(request):
+            now = time.time_ns()
+            for ev in batch:
+                result.seqs.append(ev.seq)
+                kind = ev.WhichOneof("payload")
+                if kind == "custom":
+                    result.got(orjson.loads(ev.custom.data_json), now)
+                elif kind == "run_started":
+                    result.run_id, result.thread_id = ev.run_id, ev.thread_id
+                elif kind == "run_ended":
+                    result.status = events_pb2.RunStatus.Name(ev.run_ended.status)
+                    result.status = result.status.removeprefix("RUN_STATUS_").lower()
+                    result.ended_ns = now
+
+    async def cancel(self, result: StreamResult) -> None:
+        await self.client.cancel_run(result.run_id)
+
+
+# -- the edge's WebSocket ----------------------------------------------------------------
+
+
+class WebSocket(Transport):
+    """/v1/ws with JSON frames: one socket per stream, as each browser tab has its own."""
+
+    name = "edge WebSocket"
+
+    def __init__(self, base_url: str) -> None:
+        self.url = base_url.replace("http://", "ws://", 1) + "/v1/ws"
+
+    @contextlib.asynccontextmanager
+    async def lane(self) -> AsyncIterator[Lane]:
+        async with connect(
+            self.url,
+            subprotocols=["glassbox.v1"],  # type: ignore[list-item]
+            max_size=64 * 1024 * 1024,
+            compression=None,
+            open_timeout=60,
+            ping_interval=None,
+        ) as ws:
+            welcome = orjson.loads(await ws.recv())
+            assert welcome["type"] == "welcome", welcome
+            yield SocketLane(ws)
+
+
+class SocketLane(Lane):
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self._ids = iter(range(1, 1 << 62))
+
+    async def run(self, graph: str, graph_input: dict[str, Any], result: StreamResult) -> None:
+        rid = f"r{next(self._ids)}"
+        op = {
+            "op": "run",
+            "id": rid,
+            "graph": graph,
+            "input": graph_input,
+            "stream_modes": ["custom"],
+            "cancel_on_disconnect": True,
+        }
+        result.started_ns = time.time_ns()
+        await self.ws.send(orjson.dumps(op).decode())
+        while not result.status:
+            frame = orjson.loads(await self.ws.recv())
+            now = time.time_ns()
+            kind = frame["type"]
+            if kind == "events" and frame["id"] == rid:
+                for ev in frame["events"]:
+                    result.seqs.append(ev["seq"])
+                    if ev["type"] == "custom":
+                        result.got(ev["data"], now)
+                    elif ev["type"] == "run_ended":
+                        result.status = ev["status"]
+                        result.ended_ns = now
+            elif kind == "accepted" and frame["id"] == rid:
+                result.run_id, result.thread_id = frame["run_id"], frame["thread_id"]
+            elif kind == "error":
+                raise RuntimeError(f"WebSocket error frame: {frame}")
+
+    async def cancel(self, result: StreamResult) -> None:
+        await self.ws.send(orjson.dumps({"op": "cancel", "run_id": result.run_id}).decode())
+
+
+# -- SSE: the edge's, and LangGraph Server's ---------------------------------------------
+
+
+def http_client(base_url: str, *, connections: int) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base_url,
+        timeout=httpx.Timeout(120, connect=60),
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+    )
+
+
+async def sse_frames(response: httpx.Response) -> AsyncIterator[list[tuple[str, bytes]]]:
+    """The frames of an SSE body as they arrive: per network read, a list of
+    (event, data) pairs, comments and ids left out."""
+    buffer = b""
+    async for chunk in response.aiter_raw():
+        buffer += chunk
+        if b"\r" in buffer:  # LangGraph Server ends its lines with CRLF
+            buffer = buffer.replace(b"\r\n", b"\n")
+        *blocks, buffer = buffer.split(b"\n\n")
+        frames: list[tuple[str, bytes]] = []
+        for block in blocks:
+            event, data = "message", b""
+            for line in block.split(b"\n"):
+                if line.startswith(b"event:"):
+                    event = line[6:].strip().decode()
+                elif line.startswith(b"data:"):
+                    data = line[5:].strip()
+            if data:
+                frames.append((event, data))
+        if frames:
+            yield frames
+
+
+class EdgeSse(Transport, Lane):
+    """POST /v1/threads/{id}/runs/stream on the edge, a keep-alive connection per stream."""
+
+    name = "edge SSE"
+
+    def __init__(self, base_url: str, *, connections: int = 1000) -> None:
+        self.http = http_client(base_url, connections=connections)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    @contextlib.asynccontextmanager
+    async def lane(self) -> AsyncIterator[Lane]:
+        yield self
+
+    async def run(self, graph: str, graph_input: dict[str, Any], result: StreamResult) -> None:
+        result.thread_id = str(uuid.uuid4())
+        body = {
+            "graph": graph,
+            "input": graph_input,
+            "stream_modes": ["custom"],
+            "cancel_on_disconnect": True,
+        }
+        result.started_ns = time.time_ns()
+        async with self.http.stream(
+            "POST", f"/v1/threads/{result.thread_id}/runs/stream", json=body
+        ) as response:
+            if response.status_code != 200:
+                raise RuntimeError(
+                    f"SSE refused: {response.status_code} {await response.aread()!r}"
+                )
+            result.run_id = response.headers["x-glassbox-run-id"]
+            async for frames in sse_frames(response):
+                now = time.time_ns()
+                for event, data in frames:
+                    if event == "custom":
+                        ev = orjson.loads(data)
+                        result.seqs.append(ev["seq"])
+                        result.got(ev["data"], now)
+                    elif event == "run_ended":
+                        ev = orjson.loads(data)
+                        result.seqs.append(ev["seq"])
+                        result.status = ev["status"]
+                        result.ended_ns = now
+                    elif event in ("run_started", "error"):
+                        ev = orjson.loads(data)
+                        if "seq" in ev:
+                            result.seqs.append(ev["seq"])
+                        if event == "error":
+                            raise RuntimeError(f"SSE error frame: {ev}")
+
+    async def cancel(self, result: StreamResult) -> None:
+        path = f"/v1/threads/{result.thread_id}/runs/{result.run_id}/cancel"
+        (await self.http.post(path)).raise_for_status()
+
+
+class LangGraphServerSse(Transport, Lane):
+    """LangGraph Server's POST /threads/{id}/runs/stream, stream_mode custom."""
+
+    name = "LangGraph Server SSE"
+
+    def __init__(self, base_url: str, *, connections: int = 1000) -> None:
+        self.http = http_client(base_url, connections=connections)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    @contextlib.asynccontextmanager
+    async def lane(self) -> AsyncIterator[Lane]:
+        yield self
+
+    async def run(self, graph: str, graph_input: dict[str, Any], result: StreamResult) -> None:
+        result.thread_id = str(uuid.uuid4())
+        body = {
+            "assistant_id": graph,
+            "input": graph_input,
+            "stream_mode": ["custom"],
+            "if_not_exists": "create",
+            "on_disconnect": "cancel",
+        }
+        result.started_ns = time.time_ns()
+        async with self.http.stream(
+            "POST", f"/threads/{result.thread_id}/runs/stream", json=body
+        ) as response:
+            if response.status_code != 200:
+                raise RuntimeError(f"refused: {response.status_code} {await response.aread()!r}")
+            async for frames in sse_frames(response):
+                now = time.time_ns()
+                for event, data in frames:
+                    if event == "custom":
+                        result.got(orjson.loads(data), now)
+                    elif event == "metadata":
+                        result.run_id = orjson.loads(data).get("run_id", "")
+                    elif event == "error":
+                        raise RuntimeError(f"LangGraph Server error: {data!r}")
+        # LangGraph Server sends no end event: the body ending is the run's end.
+        result.status = "success"
+        result.ended_ns = time.time_ns()
+
+    async def cancel(self, result: StreamResult) -> None:
+        path = f"/threads/{result.thread_id}/runs/{result.run_id}/cancel"
+        (await self.http.post(path)).raise_for_status()
+
+
+TransportFactory = Callable[[], Transport]

@@ -1,0 +1,417 @@
+"""Results → docs/benchmarks.md (the section between the markers) and docs/bench/*.png.
+
+The prose around the markers is written by people; this module only replaces what lies
+between them, so a re-run updates the numbers and keeps the analysis.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bench.procs import ROOT
+
+DOC = ROOT / "docs" / "benchmarks.md"
+PLOTS = ROOT / "docs" / "bench"
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+BEGIN = "<!-- bench:results:begin (written by `python -m bench`; edit outside the markers) -->"
+END = "<!-- bench:results:end -->"
+NAMES = {
+    "inprocess": "in-process `astream`",
+    "grpc": "gRPC `StreamRun`",
+    "ws": "edge WebSocket",
+    "sse": "edge SSE",
+    "lg": "LangGraph Server SSE",
+}
+ORDER = ("inprocess", "grpc", "ws", "sse", "lg")
+PACKAGES = (
+    "grpcio",
+    "protobuf",
+    "langgraph",
+    "langchain-core",
+    "starlette",
+    "uvicorn",
+    "websockets",
+    "orjson",
+    "httpx",
+    "uvloop",
+)
+
+# What the benchmark should show (issue 7): not assertions, a yardstick.
+TARGETS = (
+    "one stream through the edge's WebSocket ≥ 40% of in-process events/s",
+    "one stream through the edge ≥ 20× LangGraph Server's SSE events/s",
+    "time to first event < 10 ms for a trivial graph",
+    "p99 added latency < 10 ms at 200 streams × 50 events/s",
+    "1,000 WebSocket streams × 20 events/s with p99 lag < 100 ms",
+    "< 40 KiB per idle WebSocket (edge RSS)",
+    "no memory growth across cancelled gRPC streams beyond noise",
+)
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), ""
+            )
+    except OSError:
+        pass
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "—"
+    return {
+        "commit": os.environ.get("GLASSBOX_BENCH_COMMIT") or _commit(),
+        "cpu": model or platform.processor(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "packages": versions,
+    }
+
+
+def _commit() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return out.stdout.decode().strip()
+
+
+def load_results() -> dict[str, Any]:
+    if not RESULTS.exists():
+        return {}
+    loaded: dict[str, Any] = json.loads(RESULTS.read_text())
+    return loaded
+
+
+def save_results(results: dict[str, Any]) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+
+
+# -- numbers → text --------------------------------------------------------------------------
+
+
+def med(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def rate(x: float) -> str:
+    return f"{x / 1000:.1f}k" if x >= 1000 else f"{x:.0f}"
+
+
+def ms(x: float) -> str:
+    return f"{x:.1f}" if x < 100 else f"{x:.0f}"
+
+
+def kib(x: float) -> str:
+    return f"{x / 1024:.1f} KiB"
+
+
+def mib(x: float) -> str:
+    return f"{x / 2**20:.0f} MiB"
+
+
+def spread(values: Sequence[float], fmt: Callable[[float], str]) -> str:
+    """median (min–max)"""
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return fmt(values[0])
+    return f"{fmt(med(values))} ({fmt(min(values))}–{fmt(max(values))})"
+
+
+def ratio(a: Sequence[float] | None, b: Sequence[float] | None) -> str:
+    if not a or not b:
+        return "—"
+    r = med(a) / med(b)
+    return f"{r:.2f}×" if r < 10 else f"{r:.0f}×"
+
+
+def table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render(r: dict[str, Any]) -> str:
+    out: list[str] = []
+    m = r.get("machine", {})
+    if r.get("quick"):
+        out.append("**A `--quick` run: too few repeats and events to quote.**\n")
+    plan = r.get("plan", {})
+    throughput = r.get("throughput", {})
+    if throughput:
+        out.append("### Throughput and time to first event\n")
+        out.append(
+            f"Events/s, median (min–max) of {plan.get('repeats')} runs "
+            f"({plan.get('lg_repeats')} for LangGraph Server): one stream of "
+            f"{plan.get('one_stream_events'):,} events; 20 and 200 concurrent streams sharing "
+            f"{plan.get('concurrent_events'):,} events. Time to first event: `echo` "
+            f"(one custom event), {plan.get('ttfe_repeats')} runs one after another "
+            f"({plan.get('lg_ttfe_repeats')} for LangGraph Server).\n"
+        )
+        ttfe = r.get("first_event_ms", {})
+        rows = []
+        for t in ORDER:
+            if not any(t in throughput.get(s, {}) for s in ("1", "20", "200")):
+                continue
+            rows.append(
+                [
+                    NAMES[t],
+                    *(spread(throughput.get(s, {}).get(t, []), rate) for s in ("1", "20", "200")),
+                    spread(ttfe.get(t, []), ms),
+                ]
+            )
+        out.append(
+            table(
+                ["path", "1 stream", "20 streams", "200 streams", "first event, ms"],
+                rows,
+            )
+        )
+        out.append("\nRatios of the medians, measured in the same run:\n")
+        rows = []
+        for t in ORDER:
+            if t not in throughput.get("1", {}):
+                continue
+            row = [NAMES[t]]
+            for s in ("1", "20", "200"):
+                here = throughput.get(s, {})
+                row += [
+                    ratio(here.get(t), here.get("inprocess")),
+                    ratio(here.get(t), here.get("lg")),
+                ]
+            rows.append(row)
+        out.append(
+            table(
+                [
+                    "path",
+                    "1: ÷ in-process",
+                    "1: ÷ LG Server",
+                    "20: ÷ in-process",
+                    "20: ÷ LG Server",
+                    "200: ÷ in-process",
+                    "200: ÷ LG Server",
+                ],
+                rows,
+            )
+        )
+        out.append("\n![throughput vs concurrency](bench/throughput.png)\n")
+    paced = r.get("paced", {})
+    if paced:
+        out.append(
+            f"### Latency added per event: {plan.get('paced_streams')} streams × "
+            f"{plan.get('paced_rate'):g} events/s\n"
+        )
+        out.append(
+            "From the node's write (`time.time_ns()` in the event) to the client holding the "
+            f"event, {plan.get('paced_seconds'):g} s per run; median (min–max) over "
+            f"{plan.get('paced_repeats')} runs (LangGraph Server: 1).\n"
+        )
+        rows = []
+        for t in ORDER:
+            if t in paced:
+                runs = paced[t]
+                rows.append(
+                    [
+                        NAMES[t],
+                        spread([x["p50_ms"] for x in runs], ms),
+                        spread([x["p99_ms"] for x in runs], ms),
+                        spread([x["max_ms"] for x in runs], ms),
+                    ]
+                )
+        out.append(table(["path", "p50, ms", "p99, ms", "max, ms"], rows))
+        out.append("\n![latency CDF](bench/latency_cdf.png)\n")
+    ws1000 = r.get("ws1000", [])
+    if ws1000:
+        out.append(
+            f"### {plan.get('ws1000_streams'):,} WebSocket streams × "
+            f"{plan.get('ws1000_rate'):g} events/s\n"
+        )
+        out.append(
+            f"One socket and one run per stream, {plan.get('ws1000_seconds'):g} s; "
+            f"{len(ws1000)} runs, each on fresh servers.\n"
+        )
+        out.append(
+            table(
+                ["p50 lag, ms", "p99 lag, ms", "max lag, ms", "edge RSS peak", "agent RSS peak"],
+                [
+                    [
+                        spread([x["p50_ms"] for x in ws1000], ms),
+                        spread([x["p99_ms"] for x in ws1000], ms),
+                        spread([x["max_ms"] for x in ws1000], ms),
+                        spread([x["edge_rss_peak"] for x in ws1000], mib),
+                        spread([x["agent_rss_peak"] for x in ws1000], mib),
+                    ]
+                ],
+            )
+        )
+        out.append("")
+    idle = r.get("idle", {})
+    if idle:
+        out.append("### Memory per idle connection\n")
+        out.append(
+            f"RSS growth of each server process with {plan.get('idle_connections'):,} idle "
+            "connections open, divided by their number; fresh servers per run. An idle "
+            "WebSocket has no run; an idle SSE stream is a run that sent its first event "
+            "and waits (so the agent holds a sleeping run for it).\n"
+        )
+        rows = []
+        for t, label in (("ws", "WebSocket"), ("sse", "SSE stream")):
+            if t in idle:
+                rows.append(
+                    [
+                        label,
+                        spread([x["edge_per_connection"] for x in idle[t]], kib),
+                        spread([x["agent_per_connection"] for x in idle[t]], kib),
+                    ]
+                )
+        out.append(table(["connection", "edge", "agent service"], rows))
+        out.append("")
+    cancel = r.get("cancel", {})
+    if cancel:
+        out.append("### Cancel latency\n")
+        out.append(
+            "From the client's cancel request (gRPC `CancelRun`, WebSocket `cancel` op, "
+            "`POST …/cancel`, `task.cancel()` in-process) to the node's `CancelledError` "
+            "(`stopped`, stamped by the graph) and to the client holding the run's "
+            f"cancelled end (`ended`); median (min–max) of {plan.get('cancel_repeats')}.\n"
+        )
+        rows = [
+            [
+                NAMES[t],
+                spread([x["stopped_ms"] for x in cancel[t]], ms),
+                spread([x["ended_ms"] for x in cancel[t]], ms),
+            ]
+            for t in ORDER
+            if t in cancel
+        ]
+        out.append(table(["path", "stopped, ms", "ended, ms"], rows))
+        out.append("")
+    leak = r.get("cancelled_streams")
+    if leak and "default" in leak:
+        first, total = str(leak["first"]), str(leak["total"])
+        n = int(total) - int(first)
+        out.append(f"### {int(total):,} gRPC streams cancelled mid-read\n")
+        out.append(
+            f"RSS after the first {int(first):,} and after all {int(total):,}, each call cut "
+            "after its first event with the run still streaming; with the event log's default "
+            "retention (an hour), and with one second (so what remains is not the log).\n"
+        )
+        rows = []
+        for variant, label in (("default", "log kept 1 h"), ("retention_1s", "log kept 1 s")):
+            marks = leak[variant]["marks"]
+            for who, key in (("agent service", "agent_rss"), ("client", "client_rss")):
+                a, b = marks[first][key], marks[total][key]
+                rows.append([f"{who}, {label}", mib(a), mib(b), f"{b / a:.2f}", kib((b - a) / n)])
+        head = ["process", f"after {int(first):,}", f"after {int(total):,}", "ratio", "per stream"]
+        out.append(table(head, rows))
+        cut = [leak[v]["cut_mid_stream"] for v in ("default", "retention_1s")]
+        out.append(f"\nCalls cut before their run's end: {cut[0]:,} and {cut[1]:,}.\n")
+    out.append("### Machine\n")
+    pkgs = ", ".join(f"{k} {v}" for k, v in m.get("packages", {}).items())
+    lg = ", ".join(f"{k} {v}" for k, v in r.get("versions", {}).get("LangGraph Server", {}).items())
+    out.append(
+        f"{m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB, Linux "
+        f"{m.get('kernel')}, Python {m.get('python')}. Glassbox at commit {m.get('commit')}; "
+        f"its side: {pkgs}."
+        + (f" LangGraph Server side (its own venv): {lg}." if lg else "")
+        + f" Whole run: {r.get('seconds', 0) / 60:.1f} min.\n"
+    )
+    return "\n".join(out)
+
+
+def write(results: dict[str, Any]) -> None:
+    section = render(results)
+    text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    head, sep, rest = text.partition(BEGIN)
+    if not sep:
+        head, rest = text + "\n", END
+    _, sep, tail = rest.partition(END)
+    DOC.write_text(f"{head}{BEGIN}\n{section}\n{END}{tail}")
+    plot(results)
+
+
+def plot(r: dict[str, Any]) -> None:
+    try:
+        matplotlib: Any = importlib.import_module("matplotlib")
+    except ImportError:
+        print("matplotlib is missing (pip install -e '.[bench]'): no plots")
+        return
+    matplotlib.use("Agg")
+    plt: Any = importlib.import_module("matplotlib.pyplot")
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    throughput = r.get("throughput", {})
+    if throughput:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for t in ORDER:
+            xs = [s for s in (1, 20, 200) if t in throughput.get(str(s), {})]
+            if not xs:
+                continue
+            vals = [throughput[str(s)][t] for s in xs]
+            mid = [med(v) for v in vals]
+            err = [
+                [m - min(v) for m, v in zip(mid, vals, strict=True)],
+                [max(v) - m for m, v in zip(mid, vals, strict=True)],
+            ]
+            ax.errorbar(xs, mid, yerr=err, marker="o", capsize=3, label=NAMES[t].replace("`", ""))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks([1, 20, 200], labels=["1", "20", "200"])
+        ax.set_xlabel("concurrent streams")
+        ax.set_ylabel("events/s (all streams)")
+        ax.set_title("Throughput vs concurrency (median, min–max)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(PLOTS / "throughput.png", dpi=110)
+        plt.close(fig)
+    paced = r.get("paced", {})
+    if paced:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        plan = r.get("plan", {})
+        for t in ORDER:
+            if t in paced:
+                _cdf(
+                    ax,
+                    paced[t][0]["cdf_ms"],
+                    NAMES[t].replace("`", "")
+                    + f", {plan.get('paced_streams')}×{plan.get('paced_rate'):g}/s",
+                )
+        for run in r.get("ws1000", [])[:1]:
+            _cdf(
+                ax,
+                run["cdf_ms"],
+                f"edge WebSocket, {plan.get('ws1000_streams')}×{plan.get('ws1000_rate'):g}/s",
+                linestyle="--",
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("latency from the node's write to the client, ms")
+        ax.set_ylabel("fraction of events")
+        ax.set_title("Latency CDF (first run of each)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(PLOTS / "latency_cdf.png", dpi=110)
+        plt.close(fig)
+
+
+def _cdf(ax: Any, points: Sequence[float], label: str, **style: Any) -> None:
+    n = len(points)
+    ax.plot(points, [(i + 1) / n for i in range(n)], label=label, **style)

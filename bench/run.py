@@ -1,0 +1,363 @@
+"""`python -m bench`: every measurement, each on fresh server processes, then the report.
+
+.venv/bin/python -m bench                  the full run (~12 min), writes
+                                           bench/results/latest.json, docs/bench/*.png
+                                           and the results section of docs/benchmarks.md
+.venv/bin/python -m bench --quick          fewer repeats and events: a check that it works
+.venv/bin/python -m bench --only ws1000    one part (see PARTS)
+.venv/bin/python -m bench --report         re-render the report from latest.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from bench import procs, report
+
+# Who runs where on the 2-core box. The agent service always has core 0 to itself; the
+# edge has core 1, which it shares with the load generator; LangGraph Server (one
+# process, like the agent service) has core 0 and its load generator core 1.
+AGENT_CORE, EDGE_CORE, CLIENT_CORE = 0, 1, 1
+LG_PORT = 8123
+TRANSPORTS = ("inprocess", "grpc", "ws", "sse")
+PARTS = (
+    "throughput",
+    "first_event",
+    "paced",
+    "ws1000",
+    "idle",
+    "cancel",
+    "cancelled_streams",
+    "lgserver",
+)
+
+
+@dataclass
+class Plan:
+    repeats: int = 5
+    one_stream_events: int = 20_000
+    concurrent_events: int = 100_000  # per run, split over the streams
+    lg_repeats: int = 3
+    ttfe_repeats: int = 30
+    lg_ttfe_repeats: int = 10
+    paced_streams: int = 200
+    paced_rate: float = 50.0
+    paced_seconds: float = 5.0
+    paced_repeats: int = 3
+    ws1000_streams: int = 1000
+    ws1000_rate: float = 20.0
+    ws1000_seconds: float = 10.0
+    ws1000_repeats: int = 3
+    idle_connections: int = 1000
+    idle_repeats: int = 3
+    cancel_repeats: int = 20
+    cancelled_streams: int = 10_000
+    cancelled_first: int = 1_000
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(
+            repeats=2,
+            one_stream_events=5_000,
+            concurrent_events=10_000,
+            lg_repeats=1,
+            ttfe_repeats=5,
+            lg_ttfe_repeats=3,
+            paced_seconds=2.0,
+            paced_repeats=1,
+            ws1000_seconds=3.0,
+            ws1000_repeats=1,
+            idle_connections=200,
+            idle_repeats=1,
+            cancel_repeats=5,
+            cancelled_streams=1_000,
+            cancelled_first=100,
+        )
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+@contextlib.contextmanager
+def stack(transport: str) -> Iterator[dict[str, Any]]:
+    """Fresh servers for one transport: nothing left over from an earlier measurement."""
+    if transport == "inprocess":
+        yield {"target": "", "client_core": AGENT_CORE}
+        return
+    with procs.agent(AGENT_CORE) as (agent, target):
+        if transport == "grpc":
+            yield {"target": target, "agent": agent, "client_core": CLIENT_CORE}
+            return
+        with procs.edge(target, EDGE_CORE) as (edge, url):
+            yield {"target": url, "agent": agent, "edge": edge, "client_core": CLIENT_CORE}
+
+
+def load(
+    transport: str,
+    servers: dict[str, Any],
+    on_mark: Callable[[dict[str, Any]], None] | None = None,
+    **spec: Any,
+) -> Any:
+    spec = {
+        "transport": transport,
+        "target": servers["target"],
+        # The HTTP clients run on uvloop: less of the shared core goes to the client.
+        "uvloop": transport in ("ws", "sse", "lg"),
+        **spec,
+    }
+    return procs.load(spec, core=servers["client_core"], on_mark=on_mark)
+
+
+def warm(transport: str, servers: dict[str, Any]) -> None:
+    load(transport, servers, scenario="warmup")
+
+
+# -- the parts ----------------------------------------------------------------------------
+
+
+def run_throughput(plan: Plan, out: dict[str, Any], transports: tuple[str, ...]) -> None:
+    table = out.setdefault("throughput", {})
+    for transport in transports:
+        for streams in (1, 20, 200):
+            count = plan.one_stream_events if streams == 1 else plan.concurrent_events // streams
+            say(f"throughput: {transport}, {streams} streams × {count} events")
+            with stack(transport) as servers:
+                warm(transport, servers)
+                runs = load(
+                    transport,
+                    servers,
+                    scenario="throughput",
+                    streams=streams,
+                    count=count,
+                    repeats=plan.repeats,
+                )
+            table.setdefault(str(streams), {})[transport] = [r["events_per_s"] for r in runs]
+
+
+def run_first_event(plan: Plan, out: dict[str, Any], transports: tuple[str, ...]) -> None:
+    table = out.setdefault("first_event_ms", {})
+    for transport in transports:
+        say(f"time to first event: {transport}")
+        with stack(transport) as servers:
+            warm(transport, servers)
+            table[transport] = load(
+                transport, servers, scenario="first_event", repeats=plan.ttfe_repeats
+            )
+
+
+def run_paced(plan: Plan, out: dict[str, Any], transports: tuple[str, ...]) -> None:
+    table = out.setdefault("paced", {})
+    for transport in transports:
+        say(f"paced: {transport}, {plan.paced_streams} streams × {plan.paced_rate:g}/s")
+        with stack(transport) as servers:
+            warm(transport, servers)
+            table[transport] = load(
+                transport,
+                servers,
+                scenario="paced",
+                streams=plan.paced_streams,
+                rate=plan.paced_rate,
+                seconds=plan.paced_seconds,
+                repeats=plan.paced_repeats,
+            )
+
+
+def run_ws1000(plan: Plan, out: dict[str, Any]) -> None:
+    runs: list[dict[str, Any]] = []
+    out["ws1000"] = runs
+    say(f"{plan.ws1000_streams} WebSocket streams × {plan.ws1000_rate:g}/s")
+    for _ in range(plan.ws1000_repeats):
+        with stack("ws") as servers, sampling(servers) as peak:
+            warm("ws", servers)
+            (summary,) = load(
+                "ws",
+                servers,
+                scenario="paced",
+                streams=plan.ws1000_streams,
+                rate=plan.ws1000_rate,
+                seconds=plan.ws1000_seconds,
+                repeats=1,
+            )
+            summary["edge_rss_peak"] = peak["edge"]
+            summary["agent_rss_peak"] = peak["agent"]
+            runs.append(summary)
+
+
+@contextlib.contextmanager
+def sampling(servers: dict[str, Any]) -> Iterator[dict[str, int]]:
+    """The peak RSS of the servers while the block runs, sampled every 100 ms."""
+    import threading
+
+    peak = {"edge": 0, "agent": 0}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.1):
+            for name in peak:
+                with contextlib.suppress(OSError):
+                    peak[name] = max(peak[name], servers[name].rss())
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        thread.join()
+
+
+def run_idle(plan: Plan, out: dict[str, Any]) -> None:
+    table: dict[str, list[dict[str, float]]] = {}
+    out["idle"] = table
+    n = plan.idle_connections
+    for transport in ("ws", "sse"):
+        say(f"idle: {n} {transport} connections")
+        for _ in range(plan.idle_repeats):
+            with stack(transport) as servers:
+                warm(transport, servers)
+                time.sleep(0.5)
+                before = {k: servers[k].rss() for k in ("edge", "agent")}
+                sample: dict[str, float] = {}
+
+                def measure(
+                    mark: dict[str, Any],
+                    before: dict[str, int] = before,
+                    sample: dict[str, float] = sample,
+                    servers: dict[str, Any] = servers,
+                ) -> None:
+                    time.sleep(1.0)  # let the last handshakes settle
+                    for k in ("edge", "agent"):
+                        sample[f"{k}_per_connection"] = (servers[k].rss() - before[k]) / n
+                    sample["edge_rss_before"] = before["edge"]
+
+                load(transport, servers, scenario="idle", n=n, on_mark=measure)
+            table.setdefault(transport, []).append(sample)
+
+
+def run_cancel(plan: Plan, out: dict[str, Any], transports: tuple[str, ...]) -> None:
+    table = out.setdefault("cancel", {})
+    for transport in transports:
+        say(f"cancel latency: {transport}")
+        with stack(transport) as servers:
+            warm(transport, servers)
+            table[transport] = load(
+                transport, servers, scenario="cancel", repeats=plan.cancel_repeats
+            )
+
+
+def run_cancelled_streams(plan: Plan, out: dict[str, Any]) -> None:
+    """Twice: with the event log's default retention (an hour: the agent keeps what the
+    cut runs wrote) and with one second (what remains is the cost of the calls)."""
+    variants: dict[str, Any] = {}
+    for name, retention in (("default", 3600.0), ("retention_1s", 1.0)):
+        say(
+            f"{plan.cancelled_streams} gRPC streams cancelled mid-read, "
+            f"log retention {retention:g} s"
+        )
+        marks: dict[str, dict[str, int]] = {}
+        with procs.agent(AGENT_CORE, extra=("--log-retention", str(retention))) as (agent, target):
+            warm("grpc", {"target": target, "client_core": CLIENT_CORE})
+
+            def measure(
+                mark: dict[str, Any], marks: dict[str, dict[str, int]] = marks, agent: Any = agent
+            ) -> None:
+                time.sleep(2.0)  # cancelled runs finish, expired logs can be swept
+                marks[mark["mark"]] = {"agent_rss": agent.rss(), "client_rss": mark["client_rss"]}
+
+            result = procs.load(
+                {
+                    "scenario": "cancelled_streams",
+                    "target": target,
+                    "total": plan.cancelled_streams,
+                    "marks": [plan.cancelled_first, plan.cancelled_streams],
+                    "concurrency": 20,
+                },
+                core=CLIENT_CORE,
+                on_mark=measure,
+            )
+        variants[name] = {"cut_mid_stream": result["cut"], "marks": marks}
+    out["cancelled_streams"] = {
+        "total": plan.cancelled_streams,
+        "first": plan.cancelled_first,
+        **variants,
+    }
+
+
+def run_lgserver(plan: Plan, out: dict[str, Any]) -> None:
+    out.setdefault("versions", {})["LangGraph Server"] = procs.lgserver_versions()
+    servers: dict[str, Any]
+    with procs.lgserver(AGENT_CORE, LG_PORT, jobs=plan.paced_streams + 10) as (server, url):
+        servers = {"target": url, "client_core": CLIENT_CORE}
+        load("lg", servers, scenario="warmup")
+        for streams in (1, 20, 200):
+            count = plan.one_stream_events if streams == 1 else plan.concurrent_events // streams
+            say(f"LangGraph Server throughput: {streams} streams × {count} events")
+            runs = load(
+                "lg",
+                servers,
+                scenario="throughput",
+                streams=streams,
+                count=count,
+                repeats=plan.lg_repeats,
+            )
+            out.setdefault("throughput", {}).setdefault(str(streams), {})["lg"] = [
+                r["events_per_s"] for r in runs
+            ]
+        say("LangGraph Server time to first event")
+        out.setdefault("first_event_ms", {})["lg"] = load(
+            "lg", servers, scenario="first_event", repeats=plan.lg_ttfe_repeats
+        )
+        say(f"LangGraph Server paced: {plan.paced_streams} streams × {plan.paced_rate:g}/s")
+        out.setdefault("paced", {})["lg"] = load(
+            "lg",
+            servers,
+            scenario="paced",
+            streams=plan.paced_streams,
+            rate=plan.paced_rate,
+            seconds=plan.paced_seconds,
+            repeats=1,
+        )
+        out["lg_rss_after"] = server.rss()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run: does it all work")
+    parser.add_argument("--only", action="append", choices=PARTS, help="run only these parts")
+    parser.add_argument("--report", action="store_true", help="only re-render the report")
+    parser.add_argument("--no-lgserver", action="store_true", help="skip LangGraph Server")
+    args = parser.parse_args()
+    if args.report:
+        report.write(report.load_results())
+        return 0
+    plan = Plan.quick() if args.quick else Plan()
+    parts = args.only or [p for p in PARTS if not (args.no_lgserver and p == "lgserver")]
+    out: dict[str, Any] = report.load_results() if args.only else {}
+    out["machine"] = report.machine()
+    out["plan"] = vars(plan)
+    out["quick"] = args.quick
+    started = time.monotonic()
+    runners: dict[str, Callable[[], None]] = {
+        "throughput": lambda: run_throughput(plan, out, TRANSPORTS),
+        "first_event": lambda: run_first_event(plan, out, TRANSPORTS),
+        "paced": lambda: run_paced(plan, out, TRANSPORTS),
+        "ws1000": lambda: run_ws1000(plan, out),
+        "idle": lambda: run_idle(plan, out),
+        "cancel": lambda: run_cancel(plan, out, TRANSPORTS),
+        "cancelled_streams": lambda: run_cancelled_streams(plan, out),
+        "lgserver": lambda: run_lgserver(plan, out),
+    }
+    for part in parts:
+        runners[part]()
+        report.save_results(out)  # what was measured survives a later part's failure
+    out["seconds"] = time.monotonic() - started
+    report.save_results(out)
+    report.write(out)
+    say(f"done in {out['seconds']:.0f} s: {report.DOC.relative_to(procs.ROOT)}")
+    return 0

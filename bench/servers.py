@@ -1,0 +1,133 @@
+"""The servers under test, each started in a process of its own (`python -m bench.servers`).
+
+    agent --graph NAME=MODULE:ATTR …   what `glassbox agent --database memory --no-demo`
+                                       runs (serve_agent), on an ephemeral port
+    edge --agent HOST:PORT             what `glassbox edge --no-auth` runs (serve_edge), with
+                                       the per-IP connection and rate limits lifted: every
+                                       simulated browser comes from 127.0.0.1
+
+Each prints `PORT <n>` once it serves, then runs until SIGTERM. Both run on the stock
+asyncio loop, as the `glassbox` command does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import resource
+import signal
+import sys
+
+from glassbox import logs
+
+LIFTED_LIMITS = {
+    "max_connections_per_ip": 1_000_000,
+    "max_connections_per_principal": 1_000_000,
+    "rate_ops_per_s": 1_000_000.0,
+    "rate_burst": 1_000_000,
+}
+BENCH_GRAPHS = (
+    "many_events=tests.graphs:many_events",
+    "echo=tests.graphs:echo",
+    "many_events_async=bench.graphs:many_events_async",
+    "stamped=bench.graphs:stamped",
+    "until_cancelled=bench.graphs:until_cancelled",
+)
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with contextlib.AsyncExitStack() as stack:
+        if args.kind == "agent":
+            from agent_service.config import AgentConfig
+            from agent_service.server import serve_agent
+
+            agent = await stack.enter_async_context(
+                serve_agent(
+                    AgentConfig(
+                        listen="127.0.0.1:0",
+                        graphs=list(args.graphs or BENCH_GRAPHS),
+                        database="memory",
+                        demo=False,
+                        grace_s=1.0,
+                        log_level=args.log_level,
+                        log_retention_s=args.log_retention,
+                    )
+                )
+            )
+            port = agent.port
+        else:
+            from edge.config import EdgeConfig
+            from edge.server import serve_edge
+
+            if args.tcp_nodelay:
+                _bind_with_tcp_proto()
+
+            edge = await stack.enter_async_context(
+                serve_edge(
+                    EdgeConfig(
+                        listen="127.0.0.1:0",
+                        agent=args.agent,
+                        no_auth=True,
+                        drain_s=1.0,
+                        log_level=args.log_level,
+                        **LIFTED_LIMITS,  # type: ignore[arg-type]
+                    )
+                )
+            )
+            port = edge.port
+        print(f"PORT {port}", flush=True)
+        await stop.wait()
+
+
+def _bind_with_tcp_proto() -> None:
+    """What-if for docs/benchmarks.md: edge.server.bind makes its listening socket with
+    proto 0, so asyncio never sets TCP_NODELAY on accepted connections (it does only for
+    sockets whose proto is IPPROTO_TCP). This binds the same socket with the proto set."""
+    import socket
+
+    from edge import server
+
+    plain = server.bind
+
+    def bind(listen: str) -> socket.socket:
+        made = plain(listen)
+        sock = socket.socket(made.family, socket.SOCK_STREAM, socket.IPPROTO_TCP, made.detach())
+        sock.setblocking(False)
+        return sock
+
+    server.bind = bind
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=["agent", "edge"])
+    parser.add_argument("--graph", action="append", dest="graphs")
+    parser.add_argument("--agent", default="")
+    parser.add_argument(
+        "--log-retention", type=float, default=3600.0, help="seconds the event log keeps a run"
+    )
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--tcp-nodelay", action="store_true", help="what-if: see _bind_with_tcp_proto"
+    )
+    args = parser.parse_args()
+    raise_fd_limit()
+    logs.configure(args.log_level, "text")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Server-Sent Events: stream a new run, or re-attach to one honouring Last-Event-ID.
+
+    POST /v1/threads/{thread_id}/runs/stream          body: a run (graph, input …) or a resume
+    GET  /v1/threads/{thread_id}/runs/{run_id}/stream  Last-Event-ID: {epoch}:{seq}
+
+Every event frame has `id: {epoch}:{seq}` and `event: <type>`; a `status` frame opens a
+re-attach (recovered or not); the stream ends with an `end` frame. The first batch is read
+before the response starts, so an error up front gets a real HTTP status. A browser's
+EventSource reconnects by itself with Last-Event-ID and loses nothing; once the run has
+ended, that reconnect gets 204, which tells EventSource to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from edge import codec
+from edge.errors import as_glassbox_error, error_body, error_response
+from edge.requests import run_request
+from edge.rest import caller_client, read_json, run_body
+from edge.state import EdgeState
+from glassbox.agent.v1 import events_pb2
+from glassbox.errors import InvalidRequestError, RunNotFoundError, UnavailableError
+
+RunEvent = events_pb2.RunEvent
+Batches = AsyncGenerator[Sequence[RunEvent], None]
+HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx: do not buffer this response
+}
+
+
+async def stream_new_run(request: Request) -> Response:
+    state: EdgeState = request.app.state.edge
+    started = time.perf_counter()
+    try:
+        client = caller_client(request, op="run")
+        thread_id = request.path_params["thread_id"]
+        body = run_body(await read_json(request, state.config.max_frame_bytes))
+        if body.get("graph"):
+            await client.create_thread(body["graph"], thread_id=thread_id, if_exists_return=True)
+        batches = client.stream_run_batches(run_request(body, thread_id=thread_id))
+        first = await anext(batches, None)
+    except Exception as exc:
+        return _refused(state, exc)
+    if not first:
+        return _refused(state, _ended_early())
+    state.metrics.first_event.labels("sse").observe(time.perf_counter() - started)
+    run_id = first[0].run_id
+    headers = {
+        **HEADERS,
+        "X-Glassbox-Run-Id": run_id,
+        "Content-Location": f"/v1/threads/{first[0].thread_id}/runs/{run_id}/stream",
+    }
+    return _event_stream(state, first, batches, prelude=b"", headers=headers)
+
+
+async def stream_existing_run(request: Request) -> Response:
+    state: EdgeState = request.app.state.edge
+    try:
+        client = caller_client(request, op="join")
+        thread_id, run_id = request.path_params["thread_id"], request.path_params["run_id"]
+        epoch, after_seq = _cursor(request)
+        run = await client.get_run(run_id)
+        if run.thread_id != thread_id:
+            raise RunNotFoundError(f"thread {thread_id!r} has no run {run_id!r}")
+        status, batches = await client.join_run_batches(run_id, after_seq=after_seq, epoch=epoch)
+        first = await anext(batches, None)
+    except Exception as exc:
+        return _refused(state, exc)
+    state.metrics.reattached("sse", status.recovered)
+    if not first and status.recovered and after_seq and _finished(run.status):
+        return Response(status_code=204)  # nothing after the cursor and nothing to come
+    prelude = _frame(
+        "status",
+        codec.dumps(
+            {
+                "run_id": run_id,
+                "thread_id": thread_id,
+                "recovered": status.recovered,
+                "epoch": status.epoch,
+                "first_seq": status.first_seq,
+                "status": codec.status_name(status.run_status),
+            }
+        ),
+    )
+    return _event_stream(state, first or (), batches, prelude=prelude, headers=dict(HEADERS))
+
+
+def _ended_early() -> UnavailableError:
+    return UnavailableError("the agent service ended the stream before the run ended")
+
+
+def _finished(status: int) -> bool:
+    return status in (
+        events_pb2.RUN_STATUS_SUCCESS,
+        events_pb2.RUN_STATUS_INTERRUPTED,
+        events_pb2.RUN_STATUS_ERROR,
+        events_pb2.RUN_STATUS_CANCELLED,
+    )
+
+
+def _cursor(request: Request) -> tuple[str, int]:
+    """The cursor from Last-Event-ID (`{epoch}:{seq}`), else from ?epoch=&after_seq=."""
+    last = request.headers.get("last-event-id", "")
+    try:
+        if last:
+            epoch, _, seq = last.rpartition(":")
+            return epoch, int(seq)
+        return request.query_params.get("epoch", ""), int(
+            request.query_params.get("after_seq", "0")
+        )
+    except ValueError:
+        raise InvalidRequestError(
+            "the cursor must be Last-Event-ID: {epoch}:{seq}, or ?after_seq=N"
+        ) from None
+
+
+def _refused(state: EdgeState, exc: BaseException) -> Response:
+    error = as_glassbox_error(exc)
+    state.metrics.error("sse", error.code)
+    return error_response(error)
+
+
+def _frame(event: str, data: bytes, event_id: str = "") -> bytes:
+    head = f"id: {event_id}\nevent: {event}\n" if event_id else f"event: {event}\n"
+    return head.encode() + b"data: " + data + b"\n\n"
+
+
+def _event_frames(events: Sequence[RunEvent]) -> bytes:
+    return b"".join(
+        _frame(
+            e.WhichOneof("payload") or "unknown",
+            codec.dumps(codec.event_dict(e)),
+            f"{e.epoch}:{e.seq}",
+        )
+        for e in events
+    )
+
+
+def _event_stream(
+    state: EdgeState,
+    first: Sequence[RunEvent],
+    batches: Batches,
+    *,
+    prelude: bytes,
+    headers: dict[str, str],
+) -> Response:
+    config = state.config
+    return StreamingResponse(
+        _frames(state, first, batches, prelude, config.sse_retry_ms, config.sse_heartbeat_s),
+        media_type="text/event-stream",
+        headers=headers,
+    )
+
+
+async def _frames(
+    state: EdgeState,
+    first: Sequence[RunEvent],
+    batches: Batches,
+    prelude: bytes,
+    retry_ms: int,
+    heartbeat_s: float,
+) -> AsyncIterator[bytes]:
+    state.metrics.connection_opened("sse")
+    queue: asyncio.Queue[Sequence[RunEvent] | BaseException | None] = asyncio.Queue(maxsize=64)
+    reader = asyncio.create_task(_read_into(batches, queue))
+    drain = asyncio.ensure_future(state.drained.wait())
+    try:
+        state.metrics.sent_events("sse", first)
+        yield f"retry: {retry_ms}\n\n".encode() + prelude + _event_frames(first)
+        ended = bool(first) and first[-1].HasField("run_ended")
+        while not ended:
+            item_task = asyncio.ensure_future(queue.get())
+            await asyncio.wait(
+                (item_task, drain), timeout=heartbeat_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            if drain.done():
+                item_task.cancel()
+                return  # no end: the client reconnects elsewhere and loses nothing
+            if not item_task.done():
+                item_task.cancel()
+                yield b": ping\n\n"  # keeps proxies and the browser from timing out
+                continue
+            item = item_task.result()
+            if item is None:  # the agent hung up without run_ended: re-attach
+                item = _ended_early()
+            if isinstance(item, BaseException):
+                error = as_glassbox_error(item)
+                state.metrics.error("sse", error.code)
+                yield _frame("error", codec.dumps(error_body(error)))
+                if error.retryable:
+                    return  # no end: EventSource reconnects with Last-Event-ID
+                break
+            state.metrics.sent_events("sse", item)
+            yield _event_frames(item)
+            ended = bool(item) and item[-1].HasField("run_ended")
+        yield _frame("end", b"{}")
+    finally:
+        drain.cancel()
+        reader.cancel()
+        with contextlib.suppress(BaseException):
+            await reader
+        state.metrics.connection_closed("sse")
+
+
+async def _read_into(
+    batches: Batches, queue: asyncio.Queue[Sequence[RunEvent] | BaseException | None]
+) -> None:
+    try:
+        async for batch in batches:
+            await queue.put(batch)
+        await queue.put(None)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        await queue.put(exc)
+    finally:
+        await batches.aclose()  # cancels the gRPC call; the run goes on unless it asked

@@ -1,0 +1,385 @@
+"""A typed asyncio client for the agent service. Needs only grpcio and protobuf.
+
+    async with AgentClient("127.0.0.1:50051") as client:
+        async for event in client.stream_run(graph="demo", input={"messages": [...]}):
+            ...
+
+Failed calls raise the catalogued `GlassboxError` subclass the server sent.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Mapping,
+    Sequence,
+)
+from typing import Any, TypeVar, cast
+
+import grpc
+
+from glassbox.agent.v1 import agent_service_pb2 as api
+from glassbox.agent.v1 import agent_service_pb2_grpc, events_pb2, resources_pb2
+from glassbox.errors import from_rpc_error, from_status
+
+RunEvent = events_pb2.RunEvent
+StreamMode = events_pb2.StreamMode
+PRINCIPAL_KEY = "x-glassbox-principal"
+
+# Mirror of the server's keepalive: a stream may sit idle at an interrupt for hours.
+CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 4 * 1024 * 1024),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 5_000),
+)
+DEFAULT_UNARY_TIMEOUT_S = 10.0
+
+T = TypeVar("T")
+
+
+def to_json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def from_json(data: bytes) -> Any:
+    return json.loads(data) if data else None
+
+
+def resume_command(
+    value: Any = None,
+    *,
+    answers: Mapping[str, Any] | None = None,
+    update: Mapping[str, Any] | None = None,
+    has_value: bool | None = None,
+) -> api.ResumeCommand:
+    """Answers for a paused thread: one `value`, or `answers` keyed by interrupt id."""
+    command = api.ResumeCommand(
+        answers_json={k: to_json(v) for k, v in (answers or {}).items()},
+        update_json=to_json(dict(update)) if update else b"",
+    )
+    if has_value if has_value is not None else (value is not None and not answers):
+        command.value_json = to_json(value)
+    return command
+
+
+class AgentClient:
+    def __init__(
+        self,
+        target: str,
+        *,
+        token: str = "",
+        principal: str = "",
+        credentials: grpc.ChannelCredentials | None = None,
+        timeout_s: float = DEFAULT_UNARY_TIMEOUT_S,
+        channel: grpc.aio.Channel | None = None,
+    ) -> None:
+        if channel is None:
+            channel = (
+                grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
+                if credentials
+                else grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+            )
+        self.channel = channel
+        self.stub = agent_service_pb2_grpc.AgentServiceStub(channel)
+        self.timeout_s = timeout_s
+        metadata: list[tuple[str, str]] = []
+        if token:
+            metadata.append(("authorization", f"Bearer {token}"))
+        if principal:
+            metadata.append((PRINCIPAL_KEY, principal))
+        self.metadata = tuple(metadata)
+
+    def with_metadata(
+        self, *, principal: str = "", extra: Sequence[tuple[str, str]] = ()
+    ) -> AgentClient:
+        """A view on the same channel that calls as `principal` with `extra` metadata
+        (an edge serving many users over one channel; a traceparent header)."""
+        view = copy.copy(self)
+        base = [(k, v) for k, v in self.metadata if not (principal and k == PRINCIPAL_KEY)]
+        if principal:
+            base.append((PRINCIPAL_KEY, principal))
+        view.metadata = (*base, *extra)
+        return view
+
+    async def __aenter__(self) -> AgentClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    # -- streams ---------------------------------------------------------------------------
+
+    def run_request(
+        self,
+        *,
+        graph: str = "",
+        thread_id: str = "",
+        input: Any = None,
+        resume: api.ResumeCommand | None = None,
+        stream_modes: Sequence[events_pb2.StreamMode.ValueType] = (),
+        subgraphs: bool = False,
+        interrupt_before: Sequence[str] = (),
+        interrupt_after: Sequence[str] = (),
+        config: Mapping[str, Any] | None = None,
+        if_busy: int = api.BUSY_POLICY_REJECT,
+        cancel_on_disconnect: bool = False,
+        command_id: str = "",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> api.StreamRunRequest:
+        request = api.StreamRunRequest(
+            thread_id=thread_id,
+            graph=graph,
+            stream_modes=stream_modes,
+            subgraphs=subgraphs,
+            interrupt_before=interrupt_before,
+            interrupt_after=interrupt_after,
+            config_json=to_json(dict(config)) if config else b"",
+            if_busy=if_busy,  # type: ignore[arg-type]
+            cancel_on_disconnect=cancel_on_disconnect,
+            command_id=command_id,
+            metadata_json=to_json(dict(metadata)) if metadata else b"",
+        )
+        if resume is not None:
+            request.resume.CopyFrom(resume)
+        else:
+            request.input_json = to_json(input if input is not None else {})
+        return request
+
+    async def stream_run(
+        self,
+        request: api.StreamRunRequest | None = None,
+        **kwargs: Any,
+    ) -> AsyncGenerator[RunEvent, None]:
+        """Start (or resume) a run and yield its events, ending with run_ended."""
+        async for batch in self.stream_run_batches(request or self.run_request(**kwargs)):
+            for event in batch:
+                yield event
+
+    async def stream_run_batches(
+        self, request: api.StreamRunRequest
+    ) -> AsyncGenerator[Sequence[RunEvent], None]:
+        """The events as they travel: one batch per message, whatever was queued."""
+        call = self.stub.StreamRun(request, metadata=self.metadata)
+        async for batch in _batches(call):
+            yield batch
+
+    async def join_run(
+        self, run_id: str, *, after_seq: int = 0, epoch: str = ""
+    ) -> tuple[api.JoinStatus, AsyncIterator[RunEvent]]:
+        """Re-attach: the join status (recovered or not), then events after the cursor."""
+        status, batches = await self.join_run_batches(run_id, after_seq=after_seq, epoch=epoch)
+        return status, _flatten(batches)
+
+    async def join_run_batches(
+        self, run_id: str, *, after_seq: int = 0, epoch: str = ""
+    ) -> tuple[api.JoinStatus, AsyncGenerator[Sequence[RunEvent], None]]:
+        """join_run, with the events in the batches they travel in."""
+        call = self.stub.JoinRun(
+            api.JoinRunRequest(run_id=run_id, after_seq=after_seq, epoch=epoch),
+            metadata=self.metadata,
+        )
+        try:
+            first = await call.read()
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+        if first is grpc.aio.EOF:
+            raise from_status(
+                await call.code(), await call.details(), await call.trailing_metadata()
+            )
+        first_batch = cast(api.JoinRunResponse, first).events
+        return cast(api.JoinRunResponse, first).status, _batches(call, first_batch)
+
+    def session(self) -> Session:
+        return Session(self.stub.Session(metadata=self.metadata))
+
+    # -- unary -----------------------------------------------------------------------------
+
+    async def _unary(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
+        try:
+            return await method(request, metadata=self.metadata, timeout=self.timeout_s)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    async def cancel_run(self, run_id: str) -> resources_pb2.Run:
+        return (await self._unary(self.stub.CancelRun, api.CancelRunRequest(run_id=run_id))).run
+
+    async def get_run(self, run_id: str) -> resources_pb2.Run:
+        return (await self._unary(self.stub.GetRun, api.GetRunRequest(run_id=run_id))).run
+
+    async def list_runs(
+        self,
+        thread_id: str,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> api.ListRunsResponse:
+        return await self._unary(
+            self.stub.ListRuns,
+            api.ListRunsRequest(thread_id=thread_id, page_size=page_size, page_token=page_token),
+        )
+
+    async def create_thread(
+        self,
+        graph: str,
+        *,
+        thread_id: str = "",
+        metadata: Mapping[str, Any] | None = None,
+        if_exists_return: bool = False,
+    ) -> resources_pb2.Thread:
+        request = api.CreateThreadRequest(
+            graph=graph,
+            thread_id=thread_id,
+            if_exists_return=if_exists_return,
+            metadata_json=to_json(dict(metadata)) if metadata else b"",
+        )
+        return (await self._unary(self.stub.CreateThread, request)).thread
+
+    async def get_thread(self, thread_id: str) -> resources_pb2.Thread:
+        return (
+            await self._unary(self.stub.GetThread, api.GetThreadRequest(thread_id=thread_id))
+        ).thread
+
+    async def list_threads(
+        self,
+        *,
+        graph: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> api.ListThreadsResponse:
+        return await self._unary(
+            self.stub.ListThreads,
+            api.ListThreadsRequest(graph=graph, page_size=page_size, page_token=page_token),
+        )
+
+    async def delete_thread(self, thread_id: str) -> None:
+        await self._unary(self.stub.DeleteThread, api.DeleteThreadRequest(thread_id=thread_id))
+
+    async def get_thread_state(
+        self,
+        thread_id: str,
+        *,
+        checkpoint_id: str = "",
+    ) -> resources_pb2.ThreadState:
+        request = api.GetThreadStateRequest(thread_id=thread_id, checkpoint_id=checkpoint_id)
+        return (await self._unary(self.stub.GetThreadState, request)).state
+
+    async def get_thread_history(
+        self, thread_id: str, *, limit: int = 0, before_checkpoint_id: str = ""
+    ) -> list[resources_pb2.ThreadState]:
+        request = api.GetThreadHistoryRequest(
+            thread_id=thread_id, limit=limit, before_checkpoint_id=before_checkpoint_id
+        )
+        return list((await self._unary(self.stub.GetThreadHistory, request)).states)
+
+    async def list_graphs(self) -> list[resources_pb2.Graph]:
+        return list((await self._unary(self.stub.ListGraphs, api.ListGraphsRequest())).graphs)
+
+
+class Session:
+    """One bidi stream: send runs, resumes, joins, cancels and pings; read responses."""
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+        self._next_id = 0
+
+    def _request_id(self, request_id: str) -> str:
+        if request_id:
+            return request_id
+        self._next_id += 1
+        return str(self._next_id)
+
+    async def run(self, request: api.StreamRunRequest, *, request_id: str = "") -> str:
+        rid = self._request_id(request_id)
+        await self._write(api.SessionRequest(request_id=rid, run=request))
+        return rid
+
+    async def join(
+        self, run_id: str, *, after_seq: int = 0, epoch: str = "", request_id: str = ""
+    ) -> str:
+        rid = self._request_id(request_id)
+        join = api.JoinRunRequest(run_id=run_id, after_seq=after_seq, epoch=epoch)
+        await self._write(api.SessionRequest(request_id=rid, join=join))
+        return rid
+
+    async def cancel(self, run_id: str, *, request_id: str = "") -> str:
+        rid = self._request_id(request_id)
+        await self._write(
+            api.SessionRequest(request_id=rid, cancel=api.CancelRunRequest(run_id=run_id))
+        )
+        return rid
+
+    async def ping(self, payload: bytes = b"", *, request_id: str = "") -> str:
+        rid = self._request_id(request_id)
+        await self._write(api.SessionRequest(request_id=rid, ping=api.Ping(payload=payload)))
+        return rid
+
+    async def send(self, request: api.SessionRequest) -> None:
+        await self._write(request)
+
+    async def close(self) -> None:
+        """Half-close: no more requests; responses for open runs keep coming."""
+        await self._call.done_writing()
+
+    def cancel_stream(self) -> None:
+        self._call.cancel()
+
+    async def _write(self, request: api.SessionRequest) -> None:
+        try:
+            await self._call.write(request)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    async def read(self) -> api.SessionResponse | None:
+        """The next response, or None when the server closed the stream."""
+        try:
+            response = await self._call.read()
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+        return None if response is grpc.aio.EOF else response
+
+    def __aiter__(self) -> AsyncIterator[api.SessionResponse]:
+        return self._responses()
+
+    async def _responses(self) -> AsyncIterator[api.SessionResponse]:
+        while (response := await self.read()) is not None:
+            yield response
+
+
+async def _batches(
+    call: Any, first: Sequence[RunEvent] = ()
+) -> AsyncGenerator[Sequence[RunEvent], None]:
+    try:
+        if first:
+            yield first
+        # read(), not `async for`: join_run has read the first message already, and
+        # grpc.aio refuses to mix the two styles on one call.
+        while (response := await call.read()) is not grpc.aio.EOF:
+            yield response.events
+    except grpc.RpcError as exc:
+        raise from_rpc_error(exc) from None
+    finally:
+        call.cancel()  # a no-op when the call ended; frees it when the reader stopped early
+
+
+async def _flatten(
+    batches: AsyncGenerator[Sequence[RunEvent], None],
+) -> AsyncGenerator[RunEvent, None]:
+    try:
+        async for batch in batches:
+            for event in batch:
+                yield event
+    finally:
+        await batches.aclose()
