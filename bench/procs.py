@@ -158,6 +158,7 @@ def lgserver_versions() -> dict[str, str]:
         "import importlib.metadata as m, json; print(json.dumps({n: m.version(n) for n in "
         "('langgraph-cli', 'langgraph-api', 'langgraph-runtime-inmem', 'langgraph')}))"
     )
+    ensure_lgserver(print)
     out = subprocess.run(
         [str(LG_VENV / "bin" / "python"), "-c", code], capture_output=True, check=True
     )

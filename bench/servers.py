@@ -70,9 +70,6 @@ async def _serve(args: argparse.Namespace) -> None:
             from edge.config import EdgeConfig
             from edge.server import serve_edge
 
-            if args.tcp_nodelay:
-                _bind_with_tcp_proto()
-
             edge = await stack.enter_async_context(
                 serve_edge(
                     EdgeConfig(
@@ -90,25 +87,6 @@ async def _serve(args: argparse.Namespace) -> None:
         await stop.wait()
 
 
-def _bind_with_tcp_proto() -> None:
-    """What-if for docs/benchmarks.md: edge.server.bind makes its listening socket with
-    proto 0, so asyncio never sets TCP_NODELAY on accepted connections (it does only for
-    sockets whose proto is IPPROTO_TCP). This binds the same socket with the proto set."""
-    import socket
-
-    from edge import server
-
-    plain = server.bind
-
-    def bind(listen: str) -> socket.socket:
-        made = plain(listen)
-        sock = socket.socket(made.family, socket.SOCK_STREAM, socket.IPPROTO_TCP, made.detach())
-        sock.setblocking(False)
-        return sock
-
-    server.bind = bind
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=["agent", "edge"])
@@ -118,9 +96,6 @@ def main() -> None:
         "--log-retention", type=float, default=3600.0, help="seconds the event log keeps a run"
     )
     parser.add_argument("--log-level", default="info")
-    parser.add_argument(
-        "--tcp-nodelay", action="store_true", help="what-if: see _bind_with_tcp_proto"
-    )
     args = parser.parse_args()
     raise_fd_limit()
     logs.configure(args.log_level, "text")
