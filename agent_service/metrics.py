@@ -24,6 +24,12 @@ class AgentMetrics:
         self.runs = Counter("glassbox_agent_runs", "Runs ended, by status", ["status"], registry=r)
         self.runs_started = Counter("glassbox_agent_runs_started", "Runs started", registry=r)
         self.active = Gauge("glassbox_agent_runs_active", "Runs executing now", registry=r)
+        self.streams_open = Gauge(
+            "glassbox_agent_streams_open",
+            "gRPC streams open now (StreamRun, JoinRun, Session)",
+            ["method"],
+            registry=r,
+        )
         self.events = Counter(
             "glassbox_agent_events", "Run events produced, by type", ["type"], registry=r
         )

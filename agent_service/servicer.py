@@ -87,6 +87,8 @@ def streaming(
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Request, context: Context) -> AsyncIterator[Response]:
         started = time.perf_counter()
+        open_streams = self.runs.metrics.streams_open.labels(handler.__name__)
+        open_streams.inc()
         try:
             async for item in handler(self, request, context):
                 yield item
@@ -95,6 +97,7 @@ def streaming(
             self.runs.metrics.errors.labels(error.code).inc()
             await abort(context, error)
         finally:
+            open_streams.dec()
             self.runs.metrics.rpc.labels(handler.__name__).observe(time.perf_counter() - started)
 
     return wrapper
@@ -164,8 +167,13 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         self, request_iterator: AsyncIterator[api.SessionRequest], context: Context
     ) -> AsyncIterator[api.SessionResponse]:
         session = _Session(self, principal(context), traceparent(context))
-        async for response in session.serve(request_iterator):
-            yield response
+        open_streams = self.runs.metrics.streams_open.labels("Session")
+        open_streams.inc()
+        try:
+            async for response in session.serve(request_iterator):
+                yield response
+        finally:
+            open_streams.dec()
 
     async def _join(self, request: api.JoinRunRequest, owner: str) -> Attachment:
         if not request.run_id:

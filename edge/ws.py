@@ -1,7 +1,8 @@
 """WebSocket `/v1/ws`: the native protocol, one upstream gRPC Session per socket.
 
 Three tasks per socket: the reader turns client frames into Session requests, the pump
-turns Session responses into frames on a bounded queue, the writer sends them. A reader
+turns Session responses into frames on a bounded queue, the writer sends them. The
+Session and its pump start with the socket's first op that needs the agent service. A reader
 slower than its runs fills the queue and is closed with 4408 (slow consumer): the runs go
 on into the log and the client re-attaches from its last seq, losing nothing. A bad frame
 gets an error frame naming its `id`; the socket and its other runs go on.
@@ -104,7 +105,10 @@ class SocketConnection:
         self.outbound: asyncio.Queue[str | None] = asyncio.Queue()
         traceparent = ws.headers.get("traceparent", "")
         self.client = state.gateway.client(caller, traceparent=traceparent)
+        # Opened by the first op that needs the agent: an idle socket (a tab left open)
+        # costs no upstream stream, no pump task, and nothing on the agent service.
         self.session: Session | None = None
+        self.pump: asyncio.Task[None] | None = None
         self._ids = (f"edge-{n}" for n in itertools.count(1))
         self.close_code = WS_1000_NORMAL
         self.close_reason = ""
@@ -114,7 +118,6 @@ class SocketConnection:
     async def serve(self) -> None:
         self.state.metrics.connection_opened("ws")
         self.state.sockets.add(self)
-        self.session = self.client.session()
         self._send(
             {
                 "type": "welcome",
@@ -125,16 +128,19 @@ class SocketConnection:
         )
         tasks = [
             asyncio.create_task(self._read_client(), name="ws-read"),
-            asyncio.create_task(self._pump_upstream(self.session), name="ws-pump"),
             asyncio.create_task(self._write(), name="ws-write"),
         ]
         try:
+            # The pump, once there is one, ends through _end, which ends the writer.
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            if self.pump is not None:
+                tasks.append(self.pump)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self.session.cancel_stream()  # runs go on unless they asked cancel-on-disconnect
+            if self.session is not None:
+                self.session.cancel_stream()  # runs go on unless they asked cancel-on-disconnect
             self.state.sockets.discard(self)
             self.state.metrics.connection_closed("ws")
             await _close(self.ws, self.close_code, self.close_reason)
@@ -204,20 +210,25 @@ class SocketConnection:
         except Exception as exc:
             self._reply_error(frame_id, exc)
 
+    def _upstream(self) -> Session:
+        if self.session is None:
+            self.session = self.client.session()
+            self.pump = asyncio.create_task(self._pump_upstream(self.session), name="ws-pump")
+        return self.session
+
     async def _dispatch(self, op: str, frame: dict[str, Any], rid: str) -> None:
-        assert self.session is not None
         if op in ("run", "resume"):
             self._op_started[rid] = time.perf_counter()
-            await self.session.run(run_request(frame), request_id=rid)
+            await self._upstream().run(run_request(frame), request_id=rid)
         elif op == "join":
-            await self.session.join(
+            await self._upstream().join(
                 frame["run_id"],
                 after_seq=frame.get("after_seq", 0),
                 epoch=frame.get("epoch", ""),
                 request_id=rid,
             )
         elif op == "cancel":
-            await self.session.cancel(frame["run_id"], request_id=rid)
+            await self._upstream().cancel(frame["run_id"], request_id=rid)
         elif op == "ping":
             self._send({"type": "pong", "id": rid})
         elif op == "auth":
@@ -244,9 +255,10 @@ class SocketConnection:
                 self._send(_frame_of(response))
             # We never half-close the Session, so its end means the agent hung up.
             raise UnavailableError("the agent service ended the session; re-attach")
-        except GlassboxError as error:
+        except Exception as exc:
             # The upstream Session broke (agent restarting, unreachable): tell the client
             # why, then close with the code that says whether to re-attach.
+            error = as_glassbox_error(exc)
             self.state.metrics.error("ws", error.code)
             self._send({"type": "error", "error": error_body(error)})
             self._end(error.spec.ws_close, error.message)

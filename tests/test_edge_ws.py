@@ -84,6 +84,32 @@ async def test_several_runs_share_one_socket(stack: Stack) -> None:
         assert len([e for e in events_of(frames, run_id) if e["type"] == "custom"]) == 50
 
 
+async def test_a_socket_opens_its_upstream_session_with_its_first_run(stack: Stack) -> None:
+    registry = stack.agent.runs.metrics.registry
+
+    def sessions() -> float:
+        name = "glassbox_agent_streams_open"
+        return registry.get_sample_value(name, {"method": "Session"}) or 0.0
+
+    async with stack.ws() as idle, stack.ws() as busy:
+        await idle.recv()
+        await busy.recv()
+        await idle.send(json.dumps({"op": "ping", "id": "p"}))  # answered by the edge
+        assert json.loads(await idle.recv())["type"] == "pong"
+        assert sessions() == 0  # a tab left open costs the agent nothing
+        for i in range(2):
+            await busy.send(
+                json.dumps({"op": "run", "id": f"r{i}", "graph": "echo", "input": {"text": "x"}})
+            )
+            await frames_until(busy, run_ended)
+        assert sessions() == 1  # one Session per socket, however many runs
+    for _ in range(100):  # closing the socket ends its Session
+        if sessions() == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the socket's Session outlived it")
+
+
 async def test_an_interrupt_is_answered_on_the_same_socket(stack: Stack) -> None:
     async with stack.ws() as ws:
         await ws.recv()
