@@ -7,6 +7,7 @@ stamps run, epoch and seq later.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, cast
 
@@ -48,7 +49,8 @@ _UPDATE_META_KEYS = frozenset({"__interrupt__", "__metadata__"})
 def event(namespace: Sequence[str] = (), **payload: Any) -> RunEvent:
     """A RunEvent with the current time, `namespace` and one payload field set."""
     ev = RunEvent(namespace=namespace, **payload)
-    ev.time.GetCurrentTime()
+    # Set the fields directly: Timestamp.GetCurrentTime is Python and runs per event.
+    ev.time.seconds, ev.time.nanos = divmod(time.time_ns(), 1_000_000_000)
     return ev
 
 

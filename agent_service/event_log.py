@@ -42,6 +42,10 @@ class Attachment:
 class EventLog(abc.ABC):
     """Append-only, per-run, bounded by count and by time after the run ends."""
 
+    # True when append() never waits (nothing leaves the process): the run manager then
+    # appends inline instead of overlapping a task with the graph, which would only cost.
+    appends_in_process = False
+
     @abc.abstractmethod
     async def create(self, run_id: str) -> None:
         """Open an empty log for a new run, so readers can attach before its first event."""
@@ -107,6 +111,8 @@ class _RunLog:
 
 class MemoryEventLog(EventLog):
     """The embedded default: one process, kept for `retention_s` after a run ends."""
+
+    appends_in_process = True
 
     def __init__(self, *, max_events_per_run: int = 100_000, retention_s: float = 3600.0) -> None:
         self.epoch = new_epoch()

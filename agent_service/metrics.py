@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+from collections.abc import Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -12,6 +14,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from glassbox.agent.v1 import events_pb2
 
@@ -30,9 +34,8 @@ class AgentMetrics:
             ["method"],
             registry=r,
         )
-        self.events = Counter(
-            "glassbox_agent_events", "Run events produced, by type", ["type"], registry=r
-        )
+        self._event_counts: collections.Counter[str] = collections.Counter()
+        r.register(_EventCounts(self._event_counts))
         self.errors = Counter(
             "glassbox_agent_errors", "Errors by catalogue code", ["code"], registry=r
         )
@@ -52,18 +55,29 @@ class AgentMetrics:
         self.joins = Counter(
             "glassbox_agent_joins", "Re-attaches to a run", ["recovered"], registry=r
         )
-        # Children cached per event type: _emit runs for every event of every run.
-        self._event_counters: dict[str, Counter] = {}
 
     def event(self, event: events_pb2.RunEvent) -> None:
-        kind = event.WhichOneof("payload") or "unknown"
-        counter = self._event_counters.get(kind)
-        if counter is None:
-            counter = self._event_counters[kind] = self.events.labels(kind)
-        counter.inc()
+        # A plain dict read at scrape time, not a prometheus Counter: this runs for every
+        # event of every run, and a Counter takes a lock on each increment.
+        self._event_counts[event.WhichOneof("payload") or "unknown"] += 1
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _EventCounts(Collector):
+    """`glassbox_agent_events_total{type}`, from counts kept on the event loop."""
+
+    def __init__(self, counts: collections.Counter[str]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "glassbox_agent_events", "Run events produced, by type", labels=["type"]
+        )
+        for kind, count in list(self.counts.items()):
+            family.add_metric([kind], count)
+        yield family
 
 
 async def serve_metrics(metrics: AgentMetrics, listen: str) -> asyncio.Server:

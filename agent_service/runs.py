@@ -514,7 +514,10 @@ class RunManager:
             active.writer = None
             if writer is not None and not writer.cancelled() and writer.exception():
                 raise cast(BaseException, writer.exception())  # the log failed: so does the run
-            active.writer = asyncio.create_task(self._write(active))
+            if self.log.appends_in_process:
+                await self._write(active)
+            else:
+                active.writer = asyncio.create_task(self._write(active))
         elif len(active.pending) >= MAX_PENDING_EVENTS:
             await asyncio.shield(writer)  # the log is behind: the graph waits for it
 

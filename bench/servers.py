@@ -19,7 +19,7 @@ import resource
 import signal
 import sys
 
-from glassbox import logs
+from glassbox import gc_tuning, logs
 
 LIFTED_LIMITS = {
     "max_connections_per_ip": 1_000_000,
@@ -83,6 +83,7 @@ async def _serve(args: argparse.Namespace) -> None:
                 )
             )
             port = edge.port
+        gc_tuning.tune_for_serving()  # as the glassbox command does once serving
         print(f"PORT {port}", flush=True)
         await stop.wait()
 

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from glassbox import logs
+from glassbox import gc_tuning, logs
 
 
 def _env_name(flag: str) -> str:
@@ -59,7 +59,7 @@ def _agent_flags(parser: argparse.ArgumentParser, *, listen: str, database: str)
         metavar="URL",
         help="checkpoints, threads and runs: memory, sqlite:PATH or postgresql://…",
     )
-    _flag(parser, "--redis-url", "", metavar="URL", help="event log in Redis Streams")
+    _flag(parser, "--redis-url", "", metavar="URL", help="event logs and cancel signals in Redis")
     _flag(parser, "--token", "", help="bearer token service callers must send")
     _flag(parser, "--tls-cert", "", metavar="PATH", help="serve TLS with this certificate")
     _flag(parser, "--tls-key", "", metavar="PATH", help="private key of --tls-cert")
@@ -244,6 +244,7 @@ async def run_agent(args: argparse.Namespace) -> None:
     async def serve(stop: asyncio.Event) -> None:
         _print_settings("agent", config.masked())
         async with serve_agent(config) as agent:
+            gc_tuning.tune_for_serving()
             print(
                 f"glassbox agent: gRPC on {config.listen.rpartition(':')[0]}:{agent.port}",
                 flush=True,
@@ -262,6 +263,7 @@ async def run_edge(args: argparse.Namespace) -> None:
     async def serve(stop: asyncio.Event) -> None:
         _print_settings("edge", config.masked())
         async with serve_edge(config) as edge:
+            gc_tuning.tune_for_serving()
             host = config.listen.rpartition(":")[0]
             print(f"glassbox edge: http://{host}:{edge.port} → agent {config.agent}", flush=True)
             await stop.wait()
@@ -284,6 +286,7 @@ async def run_dev(args: argparse.Namespace) -> None:
             target = f"127.0.0.1:{agent.port}"
             settings = edge_config(args, agent=target, no_auth=not args.auth)
             async with serve_edge(settings) as edge:
+                gc_tuning.tune_for_serving()
                 host = settings.listen.rpartition(":")[0]
                 print(
                     f"glassbox dev: open http://{host}:{edge.port}/ "
@@ -303,6 +306,11 @@ def _print_settings(name: str, settings: dict[str, object]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        gc_tuning.thresholds_from_env()  # a bad value stops the start, not the first GC
+    except ValueError as exc:
+        print(f"glassbox {args.command}: {exc}", file=sys.stderr)
+        return 2
     logs.configure(args.log_level, args.log_format)
     runner = {"dev": run_dev, "agent": run_agent, "edge": run_edge}[args.command]
     try:

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 
-def glassbox(*args: str) -> subprocess.CompletedProcess[str]:
+def glassbox(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "glassbox.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin", **env},
     )
 
 
@@ -61,6 +61,14 @@ def test_bad_agent_settings_are_named_with_their_fix(busy_port: int) -> None:
         result = glassbox("agent", "--database", "memory", *args)
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def test_bad_gc_thresholds_are_named_with_their_fix() -> None:
+    for value in ("lots", "1,2,3,4", "-5"):
+        result = glassbox("agent", "--database", "memory", GLASSBOX_GC_THRESHOLDS=value)
+        assert result.returncode == 2, (value, result.stderr)
+        assert "give up to three non-negative integers" in result.stderr
         assert "Traceback" not in result.stderr
 
 
