@@ -7,7 +7,8 @@
 
 Failing to reach the database is a setup mistake, so it surfaces as a `ValueError` that
 names the URL (password masked) and what to check, within `CONNECT_TIMEOUT_S`. The same
-goes for the event log: in-process, or Redis Streams when a Redis URL is given.
+goes for the event log (in-process, or Redis Streams when a Redis URL is given) and the
+cross-replica cancel signal (none, or Redis pub/sub on the same URL).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from redis import exceptions as redis_errors
 
+from agent_service.cancel_signal import CancelSignal, RedisCancelSignal
 from agent_service.event_log import EventLog, MemoryEventLog
 from agent_service.event_log_redis import RedisEventLog
 from agent_service.store import MemoryStore, Store
@@ -199,25 +201,56 @@ async def open_event_log(
 
 
 async def _open_redis_log(url: str, max_events_per_run: int, retention_s: float) -> RedisEventLog:
-    masked = mask_url(url)
     try:
         events = RedisEventLog(url, max_events_per_run=max_events_per_run, retention_s=retention_s)
     except ValueError as exc:
-        reason = str(exc).replace(url, masked)  # redis-py's message may repeat the URL
-        raise ValueError(
-            f"Redis URL {masked!r} is not usable: {reason}; "
-            "e.g. redis://[:password@]host:6379/0, rediss://… or unix:///path.sock"
-        ) from None
+        raise _unusable_redis_url(url, exc) from None
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT_S + 1):
             await events.check()
     except (redis_errors.RedisError, OSError, TimeoutError) as exc:
         await events.close()
-        reason = " ".join(str(exc).split()) or "timed out"
-        raise ValueError(
-            f"cannot use Redis at {masked} for the event log: {reason.replace(url, masked)}; "
-            "check the host, port, password and database number, and that the server "
-            "accepts connections from here"
-        ) from exc
-    log.info("event log in Redis Streams at %s", masked)
+        raise _unreachable_redis(url, "the event log", exc) from exc
+    log.info("event log in Redis Streams at %s", mask_url(url))
     return events
+
+
+@asynccontextmanager
+async def open_cancel_signal(redis_url: str) -> AsyncIterator[CancelSignal]:
+    """Redis pub/sub at `redis_url`, else the signal that tells no one; closed on exit."""
+    if not redis_url:
+        signal = CancelSignal()
+    else:
+        try:
+            signal = RedisCancelSignal(redis_url)
+        except ValueError as exc:
+            raise _unusable_redis_url(redis_url, exc) from None
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S + 1):
+                await signal.check()
+        except (redis_errors.RedisError, OSError, TimeoutError) as exc:
+            await signal.close()
+            raise _unreachable_redis(redis_url, "cancel signals", exc) from exc
+    try:
+        yield signal
+    finally:
+        await signal.close()
+
+
+def _unusable_redis_url(url: str, exc: ValueError) -> ValueError:
+    masked = mask_url(url)
+    reason = str(exc).replace(url, masked)  # redis-py's message may repeat the URL
+    return ValueError(
+        f"Redis URL {masked!r} is not usable: {reason}; "
+        "e.g. redis://[:password@]host:6379/0, rediss://… or unix:///path.sock"
+    )
+
+
+def _unreachable_redis(url: str, purpose: str, exc: BaseException) -> ValueError:
+    masked = mask_url(url)
+    reason = " ".join(str(exc).split()) or "timed out"
+    return ValueError(
+        f"cannot use Redis at {masked} for {purpose}: {reason.replace(url, masked)}; "
+        "check the host, port, password and database number, and that the server "
+        "accepts connections from here"
+    )

@@ -26,6 +26,7 @@ from langgraph.types import Command, StateSnapshot
 
 from agent_service import tracing
 from agent_service.adapter import DEFAULT_MODES, event, stream_events
+from agent_service.cancel_signal import CancelSignal
 from agent_service.codec import dump_json
 from agent_service.event_log import Attachment, Cursor, EventLog
 from agent_service.metrics import AgentMetrics
@@ -131,8 +132,10 @@ class RunManager:
         store: Store,
         event_log: EventLog,
         metrics: AgentMetrics | None = None,
+        cancel_signal: CancelSignal | None = None,
     ) -> None:
         self.metrics = metrics or AgentMetrics()
+        self.cancel_signal = cancel_signal or CancelSignal()
         self.replica = uuid.uuid4().hex[:12]  # names this process in run leases
         self._stopping: set[asyncio.Task[None]] = set()
         self.registry = registry
@@ -344,8 +347,10 @@ class RunManager:
             await self._stop(active)
             return active.record
         if record.status in ("pending", "running"):
-            # Executing on another replica: its keepalive sees the request within a second.
+            # Executing on another replica: the signal (Redis) reaches it within moments;
+            # the request stands in the store for its next lease beat, should the signal not.
             await self.store.request_cancel(run_id)
+            await self.cancel_signal.publish(run_id)
         return record
 
     # -- for the lease keeper (agent_service.leases) ------------------------------------------

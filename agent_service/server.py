@@ -16,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from agent_service import tracing
-from agent_service.backends import Backend, open_backend, open_event_log
+from agent_service.backends import Backend, open_backend, open_cancel_signal, open_event_log
 from agent_service.config import SERVER_KEEPALIVE_OPTIONS, AgentConfig
 from agent_service.event_log import EventLog
 from agent_service.leases import keep_leases
@@ -141,10 +141,11 @@ async def serve_agent(
             retention_s=config.log_retention_s,
             given=event_log,
         ) as events,
+        open_cancel_signal(config.redis_url) as cancel_signal,
     ):
         registry.bind_checkpointer(backend.checkpointer)
         metrics = AgentMetrics()
-        runs = RunManager(registry, backend.store, events, metrics)
+        runs = RunManager(registry, backend.store, events, metrics, cancel_signal)
         server = grpc.aio.server(
             options=[
                 *SERVER_KEEPALIVE_OPTIONS,
@@ -192,13 +193,15 @@ async def serve_agent(
                 agent.metrics_port,
             )
         leases = asyncio.create_task(keep_leases(runs), name="leases")
+        signals = asyncio.create_task(cancel_signal.listen(runs.stop_soon), name="cancel signal")
         try:
             yield agent
         finally:
             if scrape is not None:
                 scrape.close()
             await agent.stop()
-            leases.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await leases
+            for task in (leases, signals):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             log.info("agent service stopped")

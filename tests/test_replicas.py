@@ -190,6 +190,22 @@ async def test_a_run_on_one_replica_is_followed_through_the_other(
     assert len(of_kind(rest, "custom")) == 200 - (first.seq - 1)
 
 
+async def test_a_cancel_sent_to_one_replica_reaches_the_other_through_redis(
+    shared_logs: tuple[AgentClient, AgentClient],
+) -> None:
+    a, b = shared_logs
+    stream = a.stream_run(graph="paced_events", input=SLOW, stream_modes=CUSTOM)
+    first = await anext(stream)
+    await b.cancel_run(first.run_id)
+    # Followed to its end, which comes after the run's status is recorded and its thread
+    # freed (polling the status could catch the moment between the two).
+    rest = await asyncio.wait_for(collect(stream), 8)
+    assert ended(rest).status == events_pb2.RUN_STATUS_CANCELLED
+    assert (await b.get_run(first.run_id)).status == events_pb2.RUN_STATUS_CANCELLED
+    events = await collect(b.stream_run(thread_id=first.thread_id, input={"count": 1}))
+    assert ended(events).status == events_pb2.RUN_STATUS_SUCCESS
+
+
 @pytest.mark.timeout(90)
 async def test_watchers_of_a_killed_replica_get_a_retryable_end_within_seconds(
     start_agent: AgentFactory, postgres_url: str, redis_url: str
