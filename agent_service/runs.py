@@ -16,6 +16,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -121,6 +122,31 @@ class _ActiveRun:
     writer: asyncio.Task[None] | None = None  # the append in flight, if any
 
 
+class _KeyedLocks:
+    """One asyncio.Lock per key, kept only while someone holds or waits for it: a lock
+    per thread ever started would grow with every thread a replica has seen."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -143,7 +169,7 @@ class RunManager:
         self.log = event_log
         self._runs: dict[str, _ActiveRun] = {}
         self._tail: dict[str, _ActiveRun] = {}  # newest run per thread, running or queued
-        self._thread_locks: dict[str, asyncio.Lock] = {}
+        self._thread_locks = _KeyedLocks()
         self._accepting = True
 
     # -- threads -------------------------------------------------------------------------
@@ -262,8 +288,7 @@ class RunManager:
             hosted.check_input(spec.input)
         spec = replace(spec, thread_id=thread.thread_id, graph=thread.graph)
 
-        lock = self._thread_locks.setdefault(thread.thread_id, asyncio.Lock())
-        async with lock:
+        async with self._thread_locks.hold(thread.thread_id):
             if spec.command_id:
                 earlier = await self._earlier_run(spec)
                 if earlier is not None:

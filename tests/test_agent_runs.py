@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 import pytest
 
+from agent_service.runs import _KeyedLocks
 from glassbox.agent.v1 import agent_service_pb2 as api
 from glassbox.agent.v1 import events_pb2
 from glassbox.client import CHANNEL_OPTIONS, AgentClient
@@ -302,3 +303,21 @@ async def test_a_run_on_a_new_client_chosen_thread_id_creates_it(mclient: AgentC
     )
     assert again[0].run_id == events[0].run_id  # the same command: the same run
     assert (await mclient.get_thread("mine-1")).graph == "echo"
+
+
+async def test_per_thread_start_locks_do_not_outlive_their_users() -> None:
+    # Starts on one thread take turns; the lock goes once nobody holds or waits for it,
+    # so a replica that has seen a million threads does not keep a million locks.
+    locks = _KeyedLocks()
+    order: list[str] = []
+
+    async def start(name: str, key: str) -> None:
+        async with locks.hold(key):
+            order.append(f"{name} in")
+            await asyncio.sleep(0.01)
+            order.append(f"{name} out")
+
+    await asyncio.gather(start("a", "t1"), start("b", "t1"), start("c", "t2"))
+    assert order.index("a out") < order.index("b in")  # same thread: one at a time
+    assert order.index("c in") < order.index("a out")  # another thread: no waiting
+    assert len(locks) == 0
