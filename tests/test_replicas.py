@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -75,7 +76,10 @@ async def test_a_cancel_sent_to_one_replica_stops_a_run_on_the_other(
     first = await first_events(a, graph="paced_events", input=SLOW, stream_modes=CUSTOM)
     await b.cancel_run(first.run_id)
     await wait_for(b, first.run_id, events_pb2.RUN_STATUS_CANCELLED, within_s=5)
-    # The thread is free again, for either replica.
+    # After the run's end event (written once the thread is released), the thread is
+    # free again, for either replica. The status alone comes a moment before that.
+    _, rest = await a.join_run(first.run_id)
+    assert ended(await collect(rest)).status == events_pb2.RUN_STATUS_CANCELLED
     events = await collect(b.stream_run(thread_id=first.thread_id, input={"count": 1}))
     assert ended(events).status == events_pb2.RUN_STATUS_SUCCESS
 
@@ -107,19 +111,25 @@ async def spawn_agent(database: str, *extra: str) -> tuple[asyncio.subprocess.Pr
     ]
     for spec in TEST_GRAPHS:
         args += ["--graph", spec]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "GLASSBOX_LOG_LEVEL": "warning"},
-    )
-    assert process.stdout is not None
-    while True:
-        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-        assert line, "the replica exited before it listened"
-        if line.startswith("glassbox agent: gRPC on "):
-            return process, line.rsplit(" ", 1)[1].strip()
+    # A file, not a pipe nobody reads (that would block the replica); ours closes on
+    # return, the replica keeps writing to its own descriptor.
+    with tempfile.TemporaryFile() as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            env={**os.environ, "GLASSBOX_LOG_LEVEL": "warning"},
+        )
+        assert process.stdout is not None
+        while True:
+            line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+            if not line:
+                stderr.seek(0)
+                reason = stderr.read().decode(errors="replace")
+                raise AssertionError(f"the replica exited before it listened: {reason}")
+            if line.startswith("glassbox agent: gRPC on "):
+                return process, line.rsplit(" ", 1)[1].strip()
 
 
 @pytest.mark.timeout(90)

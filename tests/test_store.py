@@ -434,3 +434,21 @@ def test_mask_url() -> None:
         "postgresql://h/db?password=***&sslmode=require"
     )
     assert mask_url("memory") == "memory"
+
+
+async def test_replicas_starting_together_on_a_fresh_postgres_all_start(postgres_url: str) -> None:
+    # Without the retry, 5 of 6 lost the race on LangGraph's migrations.
+    schema = f"fresh_{uuid.uuid4().hex[:8]}"
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
+        await admin.execute(f"CREATE SCHEMA {schema}")
+        try:
+            sep = "&" if "?" in postgres_url else "?"
+            url = f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
+
+            async def start() -> None:
+                async with open_backend(url) as backend:
+                    assert await backend.store.list_threads(owner="", limit=1, offset=0) == []
+
+            await asyncio.gather(*(start() for _ in range(6)))
+        finally:
+            await admin.execute(f"DROP SCHEMA {schema} CASCADE")
