@@ -74,6 +74,12 @@ class Process:
                 total += _rss(pid)
         return total
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):

@@ -246,20 +246,52 @@ def render(r: dict[str, Any]) -> str:
         )
         out.append(
             f"One socket and one run per stream, {plan.get('ws1000_seconds'):g} s; "
-            f"{len(ws1000)} runs, each on fresh servers.\n"
+            f"{len(ws1000)} runs, each on fresh servers. CPU: seconds of CPU per second while "
+            "the streams ran (1.00 = one core busy). The in-process row runs the same "
+            "graphs with no server at all: its CPU is what LangGraph itself costs.\n"
         )
+
+        def pct(x: float) -> str:
+            return f"{x:.2f}"
+
+        rows = [
+            [
+                "edge WebSocket",
+                spread([x["p50_ms"] for x in ws1000], ms),
+                spread([x["p99_ms"] for x in ws1000], ms),
+                spread([x["max_ms"] for x in ws1000], ms),
+                spread([x.get("agent_cpu", float("nan")) for x in ws1000], pct),
+                spread([x.get("edge_cpu", float("nan")) for x in ws1000], pct),
+                spread([x["edge_rss_peak"] for x in ws1000], mib),
+                spread([x["agent_rss_peak"] for x in ws1000], mib),
+            ]
+        ]
+        for x in r.get("ws1000_inprocess", []):
+            rows.append(
+                [
+                    "in-process `astream`",
+                    ms(x["p50_ms"]),
+                    ms(x["p99_ms"]),
+                    ms(x["max_ms"]),
+                    f"{pct(x['client_cpu'])} (the graphs)",
+                    "—",
+                    "—",
+                    "—",
+                ]
+            )
         out.append(
             table(
-                ["p50 lag, ms", "p99 lag, ms", "max lag, ms", "edge RSS peak", "agent RSS peak"],
                 [
-                    [
-                        spread([x["p50_ms"] for x in ws1000], ms),
-                        spread([x["p99_ms"] for x in ws1000], ms),
-                        spread([x["max_ms"] for x in ws1000], ms),
-                        spread([x["edge_rss_peak"] for x in ws1000], mib),
-                        spread([x["agent_rss_peak"] for x in ws1000], mib),
-                    ]
+                    "path",
+                    "p50 lag, ms",
+                    "p99 lag, ms",
+                    "max lag, ms",
+                    "agent CPU",
+                    "edge CPU",
+                    "edge RSS peak",
+                    "agent RSS peak",
                 ],
+                rows,
             )
         )
         out.append("")

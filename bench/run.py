@@ -169,39 +169,61 @@ def run_paced(plan: Plan, out: dict[str, Any], transports: tuple[str, ...]) -> N
 
 
 def run_ws1000(plan: Plan, out: dict[str, Any]) -> None:
+    """Through the edge's WebSocket, and the same load in-process: what the graphs alone
+    cost, so the servers' CPU can be read against it."""
     runs: list[dict[str, Any]] = []
     out["ws1000"] = runs
+    paced: dict[str, Any] = {
+        "scenario": "paced",
+        "streams": plan.ws1000_streams,
+        "rate": plan.ws1000_rate,
+        "seconds": plan.ws1000_seconds,
+        "repeats": 1,
+    }
     say(f"{plan.ws1000_streams} WebSocket streams × {plan.ws1000_rate:g}/s")
     for _ in range(plan.ws1000_repeats):
         with stack("ws") as servers, sampling(servers) as peak:
             warm("ws", servers)
-            (summary,) = load(
-                "ws",
-                servers,
-                scenario="paced",
-                streams=plan.ws1000_streams,
-                rate=plan.ws1000_rate,
-                seconds=plan.ws1000_seconds,
-                repeats=1,
-            )
+            (summary,) = load("ws", servers, **paced)
+            for name in ("agent", "edge"):
+                summary[f"{name}_cpu"] = cpu_share(
+                    peak[f"{name}_cpu"], summary["started_at"], summary["ended_at"]
+                )
             summary["edge_rss_peak"] = peak["edge"]
             summary["agent_rss_peak"] = peak["agent"]
             runs.append(summary)
+    say(f"the same {plan.ws1000_streams} streams in-process")
+    with stack("inprocess") as servers:
+        out["ws1000_inprocess"] = load("inprocess", servers, **paced)
+
+
+def cpu_share(samples: list[tuple[float, float]], start: float, end: float) -> float:
+    """CPU seconds per second between two wall-clock times, from (time, cpu) samples."""
+    inside = [(t, cpu) for t, cpu in samples if start <= t <= end]
+    if len(inside) < 2:
+        return float("nan")
+    (t0, c0), (t1, c1) = inside[0], inside[-1]
+    return (c1 - c0) / (t1 - t0)
 
 
 @contextlib.contextmanager
-def sampling(servers: dict[str, Any]) -> Iterator[dict[str, int]]:
-    """The peak RSS of the servers while the block runs, sampled every 100 ms."""
+def sampling(servers: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every 100 ms while the block runs: the servers' peak RSS, and their CPU time with
+    the wall-clock time it was read at (`agent_cpu`, `edge_cpu`: lists of pairs)."""
     import threading
 
-    peak = {"edge": 0, "agent": 0}
+    names = ("edge", "agent")
+    peak: dict[str, Any] = {name: 0 for name in names}
+    for name in names:
+        peak[f"{name}_cpu"] = []
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.wait(0.1):
-            for name in peak:
+            for name in names:
                 with contextlib.suppress(OSError):
                     peak[name] = max(peak[name], servers[name].rss())
+                    peak[f"{name}_cpu"].append((time.time(), servers[name].cpu_seconds()))
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()

@@ -123,6 +123,7 @@ async def paced(
     async with AsyncExitStack() as stack:
         lanes = await open_lanes(stack, transport, streams)
         results = [StreamResult() for _ in lanes]
+        cpu_before, wall_before, started_at = time.process_time(), time.monotonic(), time.time()
         await asyncio.gather(
             *(
                 lane.run(
@@ -133,11 +134,21 @@ async def paced(
                 for k, (lane, r) in enumerate(zip(lanes, results, strict=True))
             )
         )
+        # This process's CPU while the streams ran: in-process, that is the graph's own.
+        cpu_share = (time.process_time() - cpu_before) / (time.monotonic() - wall_before)
+        ended_at = time.time()
     lags: list[float] = []
     for r in results:
         check_stream(r, count)
         lags += [(recv - p["t"]) / 1e6 for p, recv in zip(r.payloads, r.recv_ns, strict=True)]
-    return latency_summary(lags, streams=streams, events=len(lags))
+    return latency_summary(
+        lags,
+        streams=streams,
+        events=len(lags),
+        client_cpu=cpu_share,
+        started_at=started_at,  # wall clock, for the runner's CPU samples of the servers
+        ended_at=ended_at,
+    )
 
 
 def latency_summary(lags: list[float], **extra: Any) -> dict[str, Any]:
