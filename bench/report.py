@@ -337,22 +337,42 @@ def render(r: dict[str, Any]) -> str:
         out.append(table(["path", "stopped, ms", "ended, ms"], rows))
         out.append("")
     leak = r.get("cancelled_streams")
-    if leak and "default" in leak:
-        first, total = str(leak["first"]), str(leak["total"])
-        n = int(total) - int(first)
+    if leak and "default" in leak and "mid" in leak:
+        first, mid, total = str(leak["first"]), str(leak["mid"]), str(leak["total"])
         out.append(f"### {int(total):,} gRPC streams cancelled mid-read\n")
         out.append(
-            f"RSS after the first {int(first):,} and after all {int(total):,}, each call cut "
-            "after its first event with the run still streaming; with the event log's default "
-            "retention (an hour), and with one second (so what remains is not the log).\n"
+            f"RSS after the first {int(first):,}, after {int(mid):,} and after all "
+            f"{int(total):,}, each call cut after its first event with the run still "
+            "streaming; with the event log's default retention (an hour), and with one "
+            "second (so what remains is not the log). The first ratio is the one asked "
+            "for; the second, between two later points, is where a leak would show as "
+            "steady growth per stream.\n"
         )
         rows = []
         for variant, label in (("default", "log kept 1 h"), ("retention_1s", "log kept 1 s")):
             marks = leak[variant]["marks"]
             for who, key in (("agent service", "agent_rss"), ("client", "client_rss")):
-                a, b = marks[first][key], marks[total][key]
-                rows.append([f"{who}, {label}", mib(a), mib(b), f"{b / a:.2f}", kib((b - a) / n)])
-        head = ["process", f"after {int(first):,}", f"after {int(total):,}", "ratio", "per stream"]
+                a, b, c = marks[first][key], marks[mid][key], marks[total][key]
+                rows.append(
+                    [
+                        f"{who}, {label}",
+                        mib(a),
+                        mib(b),
+                        mib(c),
+                        f"{b / a:.2f}",
+                        f"{c / b:.2f}",
+                        kib((c - b) / (int(total) - int(mid))),
+                    ]
+                )
+        head = [
+            "process",
+            f"after {int(first):,}",
+            f"after {int(mid):,}",
+            f"after {int(total):,}",
+            f"{int(mid):,} ÷ {int(first):,}",
+            f"{int(total):,} ÷ {int(mid):,}",
+            f"per stream, {int(mid):,} → {int(total):,}",
+        ]
         out.append(table(head, rows))
         cut = [leak[v]["cut_mid_stream"] for v in ("default", "retention_1s")]
         out.append(f"\nCalls cut before their run's end: {cut[0]:,} and {cut[1]:,}.\n")

@@ -56,8 +56,9 @@ class Plan:
     idle_connections: int = 1000
     idle_repeats: int = 3
     cancel_repeats: int = 20
-    cancelled_streams: int = 10_000
+    cancelled_streams: int = 20_000
     cancelled_first: int = 1_000
+    cancelled_mid: int = 10_000  # the ratio is mid ÷ first; total ÷ mid shows a leak
 
     @classmethod
     def quick(cls) -> Plan:
@@ -75,8 +76,9 @@ class Plan:
             idle_connections=200,
             idle_repeats=1,
             cancel_repeats=5,
-            cancelled_streams=1_000,
+            cancelled_streams=2_000,
             cancelled_first=100,
+            cancelled_mid=1_000,
         )
 
 
@@ -297,7 +299,7 @@ def run_cancelled_streams(plan: Plan, out: dict[str, Any]) -> None:
                     "scenario": "cancelled_streams",
                     "target": target,
                     "total": plan.cancelled_streams,
-                    "marks": [plan.cancelled_first, plan.cancelled_streams],
+                    "marks": [plan.cancelled_first, plan.cancelled_mid, plan.cancelled_streams],
                     "concurrency": 20,
                 },
                 core=CLIENT_CORE,
@@ -307,6 +309,7 @@ def run_cancelled_streams(plan: Plan, out: dict[str, Any]) -> None:
     out["cancelled_streams"] = {
         "total": plan.cancelled_streams,
         "first": plan.cancelled_first,
+        "mid": plan.cancelled_mid,
         **variants,
     }
 

@@ -111,17 +111,28 @@ def test_report_renders_every_section() -> None:
         "throughput": {s: {t: runs for t in report.ORDER} for s in ("1", "20", "200")},
         "first_event_ms": {t: [1.0, 2.0] for t in report.ORDER},
         "paced": {t: [latency] for t in report.ORDER},
-        "ws1000": [{**latency, "edge_rss_peak": 2**20, "agent_rss_peak": 2**21}],
+        "ws1000": [
+            {
+                **latency,
+                "edge_rss_peak": 2**20,
+                "agent_rss_peak": 2**21,
+                "agent_cpu": 0.5,
+                "edge_cpu": 0.25,
+            }
+        ],
+        "ws1000_inprocess": [{**latency, "client_cpu": 0.4}],
         "idle": {"ws": [{"edge_per_connection": 1024.0, "agent_per_connection": 2048.0}]},
         "cancel": {"grpc": [{"stopped_ms": 1.0, "ended_ms": 2.0}]},
         "cancelled_streams": {
             "total": 10,
             "first": 2,
+            "mid": 5,
             **{
                 variant: {
                     "cut_mid_stream": 10,
                     "marks": {
                         "2": {"agent_rss": 100, "client_rss": 50},
+                        "5": {"agent_rss": 105, "client_rss": 50},
                         "10": {"agent_rss": 110, "client_rss": 50},
                     },
                 }
@@ -132,6 +143,8 @@ def test_report_renders_every_section() -> None:
     text = report.render(results)
     for heading in ("Throughput", "Latency added", "WebSocket", "idle", "Cancel", "cancelled"):
         assert heading in text
+    assert "0.40 (the graphs)" in text  # the in-process CPU beside the servers'
+    assert "| 1.05 | 1.05 |" in text  # agent RSS: 105 ÷ 100 at the mid mark, 110 ÷ 105 at the end
     assert "1.00\N{MULTIPLICATION SIGN}" in text  # each path ÷ in-process and LangGraph Server
     assert latency["p50_ms"] == 2.0
     assert latency["p99_ms"] == 50.0
