@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -160,6 +161,9 @@ def _event_stream(
     )
 
 
+_DRAINING = object()  # queued when the edge starts draining: end the stream, no `end`
+
+
 async def _frames(
     state: EdgeState,
     first: Sequence[RunEvent],
@@ -169,26 +173,28 @@ async def _frames(
     heartbeat_s: float,
 ) -> AsyncIterator[bytes]:
     state.metrics.connection_opened("sse")
-    queue: asyncio.Queue[Sequence[RunEvent] | BaseException | None] = asyncio.Queue(maxsize=64)
+    queue: asyncio.Queue[Sequence[RunEvent] | BaseException | object | None] = asyncio.Queue(
+        maxsize=64
+    )
     reader = asyncio.create_task(_read_into(batches, queue))
-    drain = asyncio.ensure_future(state.drained.wait())
+    # One task per stream watching for a drain, rather than a task and a wait() per batch:
+    # this loop runs for every event of every SSE client.
+    watcher = asyncio.create_task(_queue_on_drain(state, queue))
     try:
         state.metrics.sent_events("sse", first)
         yield f"retry: {retry_ms}\n\n".encode() + prelude + _event_frames(first)
         ended = bool(first) and first[-1].HasField("run_ended")
         while not ended:
-            item_task = asyncio.ensure_future(queue.get())
-            await asyncio.wait(
-                (item_task, drain), timeout=heartbeat_s, return_when=asyncio.FIRST_COMPLETED
-            )
-            if drain.done():
-                item_task.cancel()
+            if state.drained.is_set():
                 return  # no end: the client reconnects elsewhere and loses nothing
-            if not item_task.done():
-                item_task.cancel()
+            try:
+                async with asyncio.timeout(heartbeat_s):
+                    item = await queue.get()
+            except TimeoutError:
                 yield b": ping\n\n"  # keeps proxies and the browser from timing out
                 continue
-            item = item_task.result()
+            if item is _DRAINING:
+                return
             if item is None:  # the agent hung up without run_ended: re-attach
                 item = _ended_early()
             if isinstance(item, BaseException):
@@ -198,21 +204,26 @@ async def _frames(
                 if error.retryable:
                     return  # no end: EventSource reconnects with Last-Event-ID
                 break
-            state.metrics.sent_events("sse", item)
-            yield _event_frames(item)
-            ended = bool(item) and item[-1].HasField("run_ended")
+            events = cast(Sequence[RunEvent], item)
+            state.metrics.sent_events("sse", events)
+            yield _event_frames(events)
+            ended = bool(events) and events[-1].HasField("run_ended")
         yield _frame("end", b"{}")
     finally:
-        drain.cancel()
+        watcher.cancel()
         reader.cancel()
         with contextlib.suppress(BaseException):
             await reader
         state.metrics.connection_closed("sse")
 
 
-async def _read_into(
-    batches: Batches, queue: asyncio.Queue[Sequence[RunEvent] | BaseException | None]
-) -> None:
+async def _queue_on_drain(state: EdgeState, queue: asyncio.Queue[Any]) -> None:
+    await state.drained.wait()
+    with contextlib.suppress(asyncio.QueueFull):  # full: the loop checks the flag first
+        queue.put_nowait(_DRAINING)
+
+
+async def _read_into(batches: Batches, queue: asyncio.Queue[Any]) -> None:
     try:
         async for batch in batches:
             await queue.put(batch)
