@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiosqlite
@@ -223,16 +223,11 @@ async def open_event_log(
 
 
 async def _open_redis_log(url: str, max_events_per_run: int, retention_s: float) -> RedisEventLog:
-    try:
-        events = RedisEventLog(url, max_events_per_run=max_events_per_run, retention_s=retention_s)
-    except ValueError as exc:
-        raise _unusable_redis_url(url, exc) from None
-    try:
-        async with asyncio.timeout(CONNECT_TIMEOUT_S + 1):
-            await events.check()
-    except (redis_errors.RedisError, OSError, TimeoutError) as exc:
-        await events.close()
-        raise _unreachable_redis(url, "the event log", exc) from exc
+    events = await _reach_redis(
+        url,
+        "the event log",
+        lambda: RedisEventLog(url, max_events_per_run=max_events_per_run, retention_s=retention_s),
+    )
     log.info("event log in Redis Streams at %s", mask_url(url))
     return events
 
@@ -240,39 +235,46 @@ async def _open_redis_log(url: str, max_events_per_run: int, retention_s: float)
 @asynccontextmanager
 async def open_cancel_signal(redis_url: str) -> AsyncIterator[CancelSignal]:
     """Redis pub/sub at `redis_url`, else the signal that tells no one; closed on exit."""
-    if not redis_url:
-        signal = CancelSignal()
-    else:
-        try:
-            signal = RedisCancelSignal(redis_url)
-        except ValueError as exc:
-            raise _unusable_redis_url(redis_url, exc) from None
-        try:
-            async with asyncio.timeout(CONNECT_TIMEOUT_S + 1):
-                await signal.check()
-        except (redis_errors.RedisError, OSError, TimeoutError) as exc:
-            await signal.close()
-            raise _unreachable_redis(redis_url, "cancel signals", exc) from exc
+    signal = (
+        await _reach_redis(redis_url, "cancel signals", lambda: RedisCancelSignal(redis_url))
+        if redis_url
+        else CancelSignal()
+    )
     try:
         yield signal
     finally:
         await signal.close()
 
 
-def _unusable_redis_url(url: str, exc: ValueError) -> ValueError:
-    masked = mask_url(url)
-    reason = str(exc).replace(url, masked)  # redis-py's message may repeat the URL
-    return ValueError(
-        f"Redis URL {masked!r} is not usable: {reason}; "
-        "e.g. redis://[:password@]host:6379/0, rediss://… or unix:///path.sock"
-    )
+class _RedisUser(Protocol):
+    async def check(self) -> None: ...
+    async def close(self) -> None: ...
 
 
-def _unreachable_redis(url: str, purpose: str, exc: BaseException) -> ValueError:
+RedisUser = TypeVar("RedisUser", bound=_RedisUser)
+
+
+async def _reach_redis(url: str, purpose: str, make: Callable[[], RedisUser]) -> RedisUser:
+    """`make()`, checked to reach Redis within CONNECT_TIMEOUT_S; a ValueError saying what
+    to fix (password masked) if the URL is unusable or the server unreachable."""
     masked = mask_url(url)
-    reason = " ".join(str(exc).split()) or "timed out"
-    return ValueError(
-        f"cannot use Redis at {masked} for {purpose}: {reason.replace(url, masked)}; "
-        "check the host, port, password and database number, and that the server "
-        "accepts connections from here"
-    )
+    try:
+        user = make()
+    except ValueError as exc:
+        reason = str(exc).replace(url, masked)  # redis-py's message may repeat the URL
+        raise ValueError(
+            f"Redis URL {masked!r} is not usable: {reason}; "
+            "e.g. redis://[:password@]host:6379/0, rediss://… or unix:///path.sock"
+        ) from None
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT_S + 1):
+            await user.check()
+    except (redis_errors.RedisError, OSError, TimeoutError) as exc:
+        await user.close()
+        reason = " ".join(str(exc).split()) or "timed out"
+        raise ValueError(
+            f"cannot use Redis at {masked} for {purpose}: {reason.replace(url, masked)}; "
+            "check the host, port, password and database number, and that the server "
+            "accepts connections from here"
+        ) from exc
+    return user

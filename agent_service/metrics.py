@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 from collections.abc import Iterator
 
 from prometheus_client import (
@@ -60,6 +61,16 @@ class AgentMetrics:
         # A plain dict read at scrape time, not a prometheus Counter: this runs for every
         # event of every run, and a Counter takes a lock on each increment.
         self._event_counts[event.WhichOneof("payload") or "unknown"] += 1
+
+    @contextlib.contextmanager
+    def stream_open(self, method: str) -> Iterator[None]:
+        """Count a gRPC stream in `glassbox_agent_streams_open` while the block runs."""
+        gauge = self.streams_open.labels(method)
+        gauge.inc()
+        try:
+            yield
+        finally:
+            gauge.dec()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -87,17 +87,15 @@ def streaming(
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Request, context: Context) -> AsyncIterator[Response]:
         started = time.perf_counter()
-        open_streams = self.runs.metrics.streams_open.labels(handler.__name__)
-        open_streams.inc()
         try:
-            async for item in handler(self, request, context):
-                yield item
+            with self.runs.metrics.stream_open(handler.__name__):
+                async for item in handler(self, request, context):
+                    yield item
         except Exception as exc:
             error = as_glassbox_error(exc)
             self.runs.metrics.errors.labels(error.code).inc()
             await abort(context, error)
         finally:
-            open_streams.dec()
             self.runs.metrics.rpc.labels(handler.__name__).observe(time.perf_counter() - started)
 
     return wrapper
@@ -167,13 +165,9 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         self, request_iterator: AsyncIterator[api.SessionRequest], context: Context
     ) -> AsyncIterator[api.SessionResponse]:
         session = _Session(self, principal(context), traceparent(context))
-        open_streams = self.runs.metrics.streams_open.labels("Session")
-        open_streams.inc()
-        try:
+        with self.runs.metrics.stream_open("Session"):
             async for response in session.serve(request_iterator):
                 yield response
-        finally:
-            open_streams.dec()
 
     async def _join(self, request: api.JoinRunRequest, owner: str) -> Attachment:
         if not request.run_id:

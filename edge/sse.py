@@ -173,9 +173,8 @@ async def _frames(
     heartbeat_s: float,
 ) -> AsyncIterator[bytes]:
     state.metrics.connection_opened("sse")
-    queue: asyncio.Queue[Sequence[RunEvent] | BaseException | object | None] = asyncio.Queue(
-        maxsize=64
-    )
+    # Batches, then None (the agent hung up), an exception, or _DRAINING.
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
     reader = asyncio.create_task(_read_into(batches, queue))
     # One task per stream watching for a drain, rather than a task and a wait() per batch:
     # this loop runs for every event of every SSE client.
