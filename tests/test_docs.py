@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -37,6 +38,7 @@ from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
 from glassbox.agent.v1 import agent_service_pb2, agent_service_pb2_grpc
+from glassbox.errors import GlassboxError
 from tests.doc_blocks import KINDS, ROOT, Block, Command, all_blocks, markdown_files
 from tests.doc_blocks import commands as sh_commands
 from tests.edge_harness import sse_events
@@ -46,6 +48,8 @@ BLOCKS = all_blocks()
 VENV_BIN = Path(sys.executable).parent
 NODE_BIN = ROOT / "node_modules" / ".bin"
 CHROMIUM = os.environ.get("GLASSBOX_CHROMIUM", "/usr/bin/chromium")
+# A block for a browser: it imports the client the edge serves, or uses the page.
+BROWSER_JS = re.compile(r"""["']/glassbox\.js["']|\b(?:document|window|location)\.""")
 EDGE_DOC, AGENT_DOC = "127.0.0.1:8000", "127.0.0.1:50051"
 START_TIMEOUT_S = 90.0  # scripts/dev may first (re)install the project into .venv
 RUN_TIMEOUT_S = 60.0
@@ -244,11 +248,15 @@ def node() -> str:
 
 
 def run_js(block: Block, stack: DevStack, tmp_path: Path) -> None:
-    if "/glassbox.js" not in block.source:
+    if not BROWSER_JS.search(block.source):
         # Node before 22 has WebSocket only behind a flag.
         major = int(subprocess.check_output([node(), "-p", "process.versions.node.split('.')[0]"]))
         flags = ["--experimental-websocket"] if major < 22 else []
-        run_program(block, [node(), *flags, "block.mjs"], "block.mjs", stack, tmp_path)
+        # Beside node_modules, so that `import … from "<package>"` finds what npm installed.
+        cache = ROOT / "node_modules" / ".cache"
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cache) as here:
+            run_program(block, [node(), *flags, "block.mjs"], "block.mjs", stack, Path(here))
         return
     require(Path(CHROMIUM).is_file(), f"no Chromium at {CHROMIUM}: `apt-get install chromium`")
     require((ROOT / "node_modules" / "playwright-core").is_dir(), "run `npm install`")
@@ -285,12 +293,26 @@ def json_values(text: str) -> list[Any]:
     return values
 
 
+def error_bodies(value: Any) -> Iterator[dict[str, Any]]:
+    """Every error object ({code, message, retryable, …}) in a JSON value, however deep."""
+    if isinstance(value, dict):
+        if {"code", "retryable"} <= value.keys():
+            yield value
+        for item in value.values():
+            yield from error_bodies(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from error_bodies(item)
+
+
 def check_json(block: Block, request: pytest.FixtureRequest) -> None:
     try:
         values = json_values(block.source)
     except json.JSONDecodeError as exc:
         pytest.fail(f"{block.where}: not JSON: {exc}")
     assert values, f"{block.where}: an empty block"
+    for error in error_bodies(values):
+        assert error["code"] in GlassboxError.catalogue, f"{block.where}: no error {error}"
     live: list[dict[str, Any]] = []
     for value in values:
         if not isinstance(value, dict):
