@@ -54,8 +54,8 @@ EDGE_DOC, AGENT_DOC = "127.0.0.1:8000", "127.0.0.1:50051"
 START_TIMEOUT_S = 90.0  # scripts/dev may first (re)install the project into .venv
 RUN_TIMEOUT_S = 60.0
 
-# Commands a block may show that this module does not run, and why; each must exist and be
-# executable, and its flags must be ones it has where it says so (`--help`).
+# Commands a block may show that this module does not run, and why: each must exist and be
+# executable (and a `pip install -e '.[x]'` name extras pyproject.toml has).
 NOT_RUN = {
     "scripts/test": "it runs this suite: the test would run itself",
     "scripts/check": "CI's first step runs it; minutes of mypy here",
@@ -362,6 +362,7 @@ class Production:
 
     tmp: Path
     request: pytest.FixtureRequest
+    stack: DevStack
     token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     # Each agent started: its address, its graphs, whether it wants a token.
     agents: list[tuple[str, list[str], bool]] = field(default_factory=list)
@@ -372,7 +373,7 @@ class Production:
 def run_sh(block: Block, stack: DevStack, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     commands = sh_commands(block.source)
     assert commands, f"{block.where}: an sh block without a command"
-    production = Production(tmp_path, request)
+    production = Production(tmp_path, request, stack)
     try:
         for command in commands:
             run_command(block, command, stack, production)
@@ -495,15 +496,16 @@ _SUPPORT_GRAPH = "from agent_service.demo import graph as support\n"
 
 
 def _localize(line: str, production: Production) -> str:
-    """A production command line made to run on this machine: all-interfaces addresses
-    become ephemeral loopback ports, the database the local Postgres, the agent's address
-    the one this block started, the JWKS file one made here. `myapp.graphs` and
-    `./langgraph.json` exist in the command's directory."""
+    """A production command line made to run on this machine: addresses to listen on become
+    ephemeral loopback ports, placeholder databases the local Postgres and Redis, the agent
+    address the one this block started (or the stack's), the JWKS file one made here.
+    `myapp.graphs` and `./langgraph.json` exist in the command's directory."""
+    line = re.sub(r"(--(?:edge-|metrics-)?listen[ =])\S+", r"\g<1>127.0.0.1:0", line)
     line = re.sub(r"0\.0\.0\.0:\d+", "127.0.0.1:0", line)
-    if "postgresql://…" in line:
-        line = line.replace(
-            "postgresql://…", str(production.request.getfixturevalue("postgres_url"))
-        )
+    line = line.replace(AGENT_DOC, production.stack.agent)
+    for placeholder, fixture in (("postgresql://…", "postgres_url"), ("redis://…", "redis_url")):
+        if placeholder in line:
+            line = line.replace(placeholder, str(production.request.getfixturevalue(fixture)))
     if "agents.internal:50051" in line:
         line = line.replace("agents.internal:50051", _agent_for(line, production)[0])
     if "/etc/glassbox/jwks.json" in line:
@@ -519,7 +521,7 @@ def serve(command: Command, production: Production, where: str) -> None:
     """Start it; it must say it serves, and serve: an agent lists its graphs, an edge
     streams a run of its agent's first graph with the credentials it was given."""
     subcommand = command.argv[1] if len(command.argv) > 1 else ""
-    assert subcommand in ("agent", "edge"), f"{where}: glassbox {subcommand}?"
+    assert subcommand in ("agent", "edge", "dev"), f"{where}: glassbox {subcommand}?"
     app = production.tmp / "myapp"
     app.mkdir(exist_ok=True)
     (app / "__init__.py").write_text("")
@@ -529,12 +531,24 @@ def serve(command: Command, production: Production, where: str) -> None:
     )
     env = base_env(
         GLASSBOX_LISTEN="127.0.0.1:0",
+        GLASSBOX_EDGE_LISTEN="127.0.0.1:0",
         SERVICE_TOKEN=production.token,
         PYTHONPATH=str(production.tmp),
     )
-    server = Server(
-        ["bash", "-c", "exec " + _localize(command.line, production)], env=env, cwd=production.tmp
-    )
+    line = _localize(command.line, production)
+    if "--help" in command.argv:
+        result = subprocess.run(
+            ["bash", "-c", line],
+            cwd=production.tmp,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+        )
+        assert result.returncode == 0, f"{where}:\n{result.stderr}"
+        assert "usage: glassbox" in result.stdout, f"{where}:\n{result.stdout}"
+        return
+    server = Server(["bash", "-c", "exec " + line], env=env, cwd=production.tmp)
     production.servers.append(server)
     if subcommand == "agent":
         address = server.wait_for(r"glassbox agent: gRPC on (\S+?:\d+)")[1]
@@ -544,6 +558,9 @@ def serve(command: Command, production: Production, where: str) -> None:
             named.append("support")
         assert set(named) <= set(graphs), f"{where}: serves {graphs}, not {named}"
         production.agents.append((address, named or graphs, "--token" in command.argv))
+    elif subcommand == "dev":
+        address = server.wait_for(r"glassbox dev: open http://(\S+?:\d+)/")[1]
+        stream_through_edge(address, "demo", credentials(command, production), where)
     else:
         address = server.wait_for(r"glassbox edge: http://(\S+?:\d+)")[1]
         graph = _agent_for(command.line, production)[1][0] if production.agents else "demo"
