@@ -126,7 +126,7 @@ def agent_config(values: Values, *, database: str) -> AgentConfig:
 
 
 async def run(values: Values) -> None:
-    with needs_extra("agent", "agent"):
+    with needs_extra("agent"):
         from agent_service.server import serve_agent
 
     config = agent_config(values, database=values[DATABASE])

@@ -26,14 +26,14 @@ class MissingExtraError(Exception):
 
 
 @contextlib.contextmanager
-def needs_extra(command: str, extra: str) -> Iterator[None]:
+def needs_extra(extras: str) -> Iterator[None]:
     """Turn a missing runtime dependency, met while importing the runtime, into the fix."""
     try:
         yield
     except ModuleNotFoundError as exc:
         raise MissingExtraError(
-            f"glassbox {command} needs the {extra!r} extra, which is not installed "
-            f"(no module named {exc.name!r}): pip install 'glassbox[{extra}]'"
+            f"this command needs glassbox[{extras}], which is not installed here "
+            f"(no module named {exc.name!r}): pip install 'glassbox[{extras}]'"
         ) from None
 
 

@@ -38,7 +38,7 @@ AUTH = Switch("--auth", "require the --api-key/--jwt-* credentials (dev runs ope
 
 
 async def run(values: Values) -> None:
-    with needs_extra("dev", "agent,edge"):
+    with needs_extra("agent,edge"):
         from agent_service.server import serve_agent
         from edge.server import serve_edge
 

@@ -116,7 +116,7 @@ def edge_config(
 
 
 async def run(values: Values) -> None:
-    with needs_extra("edge", "edge"):
+    with needs_extra("edge"):
         from edge.server import serve_edge
 
     config = edge_config(
