@@ -173,6 +173,13 @@ def test_variables_fill_settings_and_flags_win(busy_port: int) -> None:
     assert "chat_graph=demo" in result.stdout
 
 
+def test_the_refusal_shown_in_the_docs_is_the_real_one() -> None:
+    result = glassbox("edge", "--no-auth", GLASSBOX_DRAIN="5s")
+    refused(result, "GLASSBOX_DRAIN")
+    operations = (Path(__file__).parent.parent / "docs" / "operations.md").read_text()
+    assert f"```text\n{result.stderr}```" in operations
+
+
 def test_version() -> None:
     result = glassbox("--version")
     assert result.returncode == 0, result.stderr
