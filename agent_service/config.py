@@ -1,4 +1,5 @@
-"""The agent service's settings: one dataclass, filled from flags or GLASSBOX_* variables."""
+"""The agent service's settings: one dataclass, filled from flags or GLASSBOX_* variables
+by `glassbox agent` (glassbox_cli/agent.py, which parses each value) or built directly."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The edge's settings, checked once at start with messages a person can act on."""
+"""The edge's settings, checked once at start with messages a person can act on.
+
+`glassbox edge` (glassbox_cli/edge.py) fills them from flags or GLASSBOX_* variables, each
+value parsed there; `check()` holds what a hand-built config must also get right."""
 
 from __future__ import annotations
 

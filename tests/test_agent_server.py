@@ -180,7 +180,7 @@ async def test_tls_and_mutual_tls(start_agent: AgentFactory, pki: dict[str, Path
 )
 def test_bad_configuration_is_refused_with_a_fix(args: list[str], message: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "glassbox.cli", "agent", "--listen", "127.0.0.1:0", *args],
+        [sys.executable, "-m", "glassbox_cli", "agent", "--listen", "127.0.0.1:0", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

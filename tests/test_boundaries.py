@@ -20,7 +20,7 @@ def modules_loaded_by(statement: str) -> set[str]:
 
 @pytest.mark.parametrize(
     "statement",
-    ["import edge.app, edge.server", "from glassbox import cli; cli.build_parser()"],
+    ["import edge.app, edge.server", "from glassbox_cli import main; main.build_parser()"],
 )
 def test_the_edge_and_the_cli_load_no_agent_runtime(statement: str) -> None:
     assert not modules_loaded_by(statement) & set(RUNTIME)

@@ -101,7 +101,7 @@ async def spawn_agent(database: str, *extra: str) -> tuple[asyncio.subprocess.Pr
     """An agent replica in its own process, so it can die by SIGKILL."""
     args = [
         "-m",
-        "glassbox.cli",
+        "glassbox_cli",
         "agent",
         "--listen",
         "127.0.0.1:0",

@@ -1,0 +1,148 @@
+"""`glassbox edge`: WebSocket, SSE and REST for browsers, from its settings.
+
+Nothing here imports the agent runtime: this command runs where only `glassbox[edge]` is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from glassbox import gc_tuning
+from glassbox_cli.command import Command, needs_extra, print_settings, until_signal
+from glassbox_cli.settings import (
+    LOG_FORMAT,
+    LOG_LEVEL,
+    LOGGING,
+    Repeated,
+    Setting,
+    Switch,
+    Values,
+    file_path,
+    host_port,
+    key_principal,
+    name,
+    optional,
+    origin,
+    seconds,
+    text,
+    whole_number,
+)
+
+if TYPE_CHECKING:
+    from edge.config import EdgeConfig
+
+LISTEN = Setting(
+    "--listen", host_port, "127.0.0.1:8000", "HTTP/WebSocket address", metavar="HOST:PORT"
+)
+AGENT_TARGET = Setting(
+    "--agent", host_port, "127.0.0.1:50051", "the agent service's gRPC address", metavar="HOST:PORT"
+)
+AGENT_TOKEN = Setting(
+    "--agent-token", text, "", "bearer token the agent service requires", metavar="TOKEN"
+)
+AGENT_CA = Setting(
+    "--agent-ca", optional(file_path), "", "CA bundle: reach the agent over TLS", metavar="PATH"
+)
+NO_AUTH = Switch("--no-auth", "run open, without authentication (development only)")
+API_KEYS = Repeated(
+    "--api-key", key_principal, "accept this bearer key as PRINCIPAL", metavar="KEY=PRINCIPAL"
+)
+JWT_SECRET = Setting(
+    "--jwt-secret", text, "", "accept HS256 JWTs signed with this secret", metavar="SECRET"
+)
+JWKS_FILE = Setting(
+    "--jwks-file", optional(file_path), "", "accept JWTs signed by these keys", metavar="PATH"
+)
+JWT_AUDIENCE = Setting("--jwt-audience", text, "", "required `aud` of JWTs", metavar="AUD")
+JWT_ISSUER = Setting("--jwt-issuer", text, "", "required `iss` of JWTs", metavar="ISS")
+ALLOWED_ORIGINS = Repeated(
+    "--allow-origin", origin, "a browser origin allowed to connect (exact)", metavar="ORIGIN"
+)
+MAX_FRAME_BYTES = Setting(
+    "--max-frame-bytes", whole_number(1024), 64 * 1024, "largest inbound frame/body", metavar="N"
+)
+CHAT_GRAPH = Setting(
+    "--chat-graph", name, "demo", "the graph /chat-ws sessions talk to", metavar="NAME"
+)
+DRAIN = Setting(
+    "--drain", seconds, 10.0, "how long a stop waits for open streams", metavar="SECONDS"
+)
+
+# What faces browsers; `glassbox dev` adds these to its own listen address and agent.
+PUBLIC = (
+    API_KEYS,
+    JWT_SECRET,
+    JWKS_FILE,
+    JWT_AUDIENCE,
+    JWT_ISSUER,
+    ALLOWED_ORIGINS,
+    MAX_FRAME_BYTES,
+    CHAT_GRAPH,
+    DRAIN,
+)
+
+
+def edge_config(
+    values: Values,
+    *,
+    listen: str,
+    agent: str,
+    agent_token: str,
+    agent_ca: str,
+    no_auth: bool,
+) -> EdgeConfig:
+    from edge.config import EdgeConfig
+
+    api_keys = values[API_KEYS]
+    return EdgeConfig(
+        listen=listen,
+        agent=agent,
+        agent_token=agent_token,
+        agent_ca=agent_ca,
+        no_auth=no_auth,
+        api_keys=dict(api_keys),
+        jwt_secret=values[JWT_SECRET],
+        jwks_file=values[JWKS_FILE],
+        jwt_audience=values[JWT_AUDIENCE],
+        jwt_issuer=values[JWT_ISSUER],
+        allowed_origins=values[ALLOWED_ORIGINS],
+        max_frame_bytes=values[MAX_FRAME_BYTES],
+        chat_graph=values[CHAT_GRAPH],
+        drain_s=values[DRAIN],
+        log_level=values[LOG_LEVEL],
+        log_format=values[LOG_FORMAT],
+    )
+
+
+async def run(values: Values) -> None:
+    with needs_extra("edge"):
+        from edge.server import serve_edge
+
+    config = edge_config(
+        values,
+        listen=values[LISTEN],
+        agent=values[AGENT_TARGET],
+        agent_token=values[AGENT_TOKEN],
+        agent_ca=values[AGENT_CA],
+        no_auth=values[NO_AUTH],
+    )
+    config.check()
+
+    async def serve(stop: asyncio.Event) -> None:
+        print_settings("edge", config.masked())
+        async with serve_edge(config) as edge:
+            gc_tuning.tune_for_serving()
+            host = config.listen.rpartition(":")[0]
+            print(f"glassbox edge: http://{host}:{edge.port} → agent {config.agent}", flush=True)
+            await stop.wait()
+
+    await until_signal(serve)
+
+
+EDGE = Command(
+    "edge",
+    "the edge: WebSocket, SSE and REST for browsers",
+    (LISTEN, AGENT_TARGET, AGENT_TOKEN, AGENT_CA, NO_AUTH, *PUBLIC, *LOGGING),
+    run,
+)
