@@ -82,7 +82,8 @@ class ChatProtocol(websocket.Protocol):
         self.client: AgentClient = self.state.gateway.client(socket.caller)
         # Answered one at a time by one task, so messages of a session run in order and
         # the first run on a new session creates its thread alone.
-        self.waiting: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(MAX_WAITING)
+        self.waiting: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.unanswered = 0  # the one being answered and those waiting
         self.answering: asyncio.Task[None] | None = None
 
     @classmethod
@@ -136,20 +137,23 @@ class ChatProtocol(websocket.Protocol):
             self.socket.error(exc, message_id)
 
     def _enqueue(self, message_id: str, body: dict[str, Any]) -> None:
-        try:
-            self.waiting.put_nowait((message_id, body))
-        except asyncio.QueueFull:
+        if self.unanswered > MAX_WAITING:
             raise ThreadBusyError(
                 f"{MAX_WAITING} messages already wait on this session: send the next one "
                 "after a stream_end"
-            ) from None
+            )
+        self.unanswered += 1
+        self.waiting.put_nowait((message_id, body))
         if self.answering is None:
             self.answering = asyncio.create_task(self._answer_in_order(), name="chat-answer")
 
     async def _answer_in_order(self) -> None:
         while True:
             message_id, body = await self.waiting.get()
-            await self._answer(message_id, body)
+            try:
+                await self._answer(message_id, body)
+            finally:
+                self.unanswered -= 1
 
     def _message_body(self, frame: Mapping[str, Any]) -> dict[str, Any]:
         content = frame.get("content")
