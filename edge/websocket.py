@@ -147,17 +147,18 @@ class Socket:
     async def serve(self) -> None:
         self.state.metrics.connection_opened(self.transport)
         self.state.sockets.add(self)
+        if self.state.draining:
+            self.drain()
         reader = asyncio.create_task(self._read(), name=f"{self.transport}-read")
         writer = asyncio.create_task(self._write(), name=f"{self.transport}-write")
-        drain = asyncio.create_task(self._end_on_drain(), name=f"{self.transport}-drain")
         try:
             await self.protocol.opened()
             # Whatever ends the socket ends the writer, through end(); or the client left.
             await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (reader, writer, drain):
+            for task in (reader, writer):
                 task.cancel()
-            await asyncio.gather(reader, writer, drain, return_exceptions=True)
+            await asyncio.gather(reader, writer, return_exceptions=True)
             await self.protocol.closed()
             self.state.sockets.discard(self)
             self.state.metrics.connection_closed(self.transport)
@@ -214,9 +215,9 @@ class Socket:
             for text in texts:
                 await self.ws.send_text(text)
 
-    async def _end_on_drain(self) -> None:
-        await self.state.drained.wait()
-        self.end(WS_1012_RESTART, "the edge is restarting: reconnect and re-attach")
+    def drain(self) -> None:
+        """The edge is stopping: close after what is queued, saying where to go."""
+        self.end(WS_1012_RESTART, "the edge is restarting: reconnect (any edge) and re-attach")
 
     # -- in --------------------------------------------------------------------------------
 

@@ -243,3 +243,15 @@ async def test_a_slow_chat_reader_is_closed_with_4408(start_stack: StackFactory)
                 await frames_until(ws, lambda f: False)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4408
+
+
+async def test_a_stopping_edge_closes_chat_sockets_with_1012_and_says_why(stack: Stack) -> None:
+    async with stack.ws("/chat-ws?session_id=drain") as ws:
+        await ws.send(message("m1", "What is Glassbox?", "drain"))
+        await until(ws, "stream_end")
+        await stack.edge.stop()
+        with pytest.raises(ConnectionClosed) as closed:
+            await frames_until(ws, lambda f: False)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1012
+    assert "reconnect" in closed.value.rcvd.reason
