@@ -13,6 +13,7 @@ from typing import Any
 from starlette.responses import Response
 
 from edge import codec
+from edge.metrics import EdgeMetrics
 from glassbox.errors import GlassboxError, InternalError
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,14 @@ def as_glassbox_error(exc: BaseException) -> GlassboxError:
         return exc
     log.exception("unexpected error in the edge", exc_info=exc)
     return InternalError("the edge failed unexpectedly; its log has the details")
+
+
+def counted_error(metrics: EdgeMetrics, transport: str, exc: BaseException) -> GlassboxError:
+    """The catalogued error for `exc`, counted once under `transport`: what every error
+    frame, event and response is made from."""
+    error = as_glassbox_error(exc)
+    metrics.error(transport, error.code)
+    return error
 
 
 def error_body(error: GlassboxError) -> dict[str, Any]:

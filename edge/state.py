@@ -20,16 +20,18 @@ class EdgeState:
     auth: Authenticator
     limiter: Limiter
     metrics: EdgeMetrics = field(default_factory=EdgeMetrics)
-    sockets: set[Any] = field(default_factory=set)  # open WebSocket connections
+    sockets: set[Any] = field(default_factory=set)  # open edge.websocket.Socket's
     draining: bool = False
     drained: asyncio.Event = field(default_factory=asyncio.Event)  # set when a drain starts
 
     def begin_drain(self) -> None:
         """Readiness goes 503 and open SSE streams end at once without `end`, so their
-        clients reconnect (to another replica) with Last-Event-ID. uvicorn closes the
-        WebSockets with 1012 itself."""
+        clients reconnect (to another replica) with Last-Event-ID; WebSockets close with
+        1012 after what they have queued (and uvicorn closes what is left on shutdown)."""
         self.draining = True
         self.drained.set()
+        for socket in list(self.sockets):
+            socket.drain()
 
     @classmethod
     def build(cls, config: EdgeConfig, gateway: RunGateway) -> EdgeState:

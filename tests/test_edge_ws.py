@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -448,3 +449,27 @@ async def test_a_slow_reader_does_not_slow_a_fast_one(start_stack: StackFactory)
                 await frames_until(slow, lambda f: False)
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 4408
+
+
+@pytest.mark.parametrize("path", ["/v1/ws", "/chat-ws?session_id=utf8"])
+async def test_a_text_frame_that_is_not_utf8_closes_with_1007_and_one_log_line(
+    start_stack: StackFactory, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    # Sent before authenticating (the /v1/ws socket waits for its auth frame): anyone can
+    # send it, so it must not cost the edge a traceback in its log each time.
+    auth = {"no_auth": False, "api_keys": {"key-alice": "alice"}}
+    cookie = (
+        {} if path == "/v1/ws" else {"additional_headers": {"Cookie": "glassbox_token=key-alice"}}
+    )
+    async with start_stack(**auth) as stack:
+        for _ in range(3):
+            async with stack.ws(path, **cookie) as ws:
+                await ws.send(b'{"op": "auth", "token": "\xff\xfe"}', text=True)
+                with pytest.raises(ConnectionClosed) as closed:
+                    await frames_until(ws, lambda f: False)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1007
+    loud = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not loud, [r.getMessage() for r in loud]
+    lines = [r for r in caplog.records if "not UTF-8" in r.getMessage()]
+    assert len(lines) <= 1  # one a minute at most (another test may have had this one)
