@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 
-from agent_service.adapter import event
+from agent_service.langgraph_adapter import event
 from agent_service.runs import LEASE, RENEW_S, RunManager, error_payload, utcnow
 from glassbox.agent.v1 import events_pb2
 from glassbox.errors import RunLostError

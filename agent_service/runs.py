@@ -6,7 +6,7 @@ where a thread stands, so a resume works from any caller after any restart.
 
 Over 500 lines on purpose: starting, queueing, emitting, finishing and draining share the
 per-thread locks and the table of active runs, and split apart they would have to expose
-them. Leases across replicas live in `leases`, conversions in `convert`.
+them. Leases across replicas live in `leases`, conversions in `proto_mapping`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from langgraph.runtime import RunControl
 from langgraph.types import Command, StateSnapshot
 
 from agent_service import tracing
-from agent_service.adapter import DEFAULT_MODES, event, stream_events
 from agent_service.cancel_signal import CancelSignal
 from agent_service.codec import dump_json
 from agent_service.event_log import Attachment, Cursor, EventLog
+from agent_service.langgraph_adapter import DEFAULT_MODES, event, stream_events
 from agent_service.metrics import AgentMetrics
 from agent_service.registry import GraphRegistry, HostedGraph
 from agent_service.store import RunRecord, Store, ThreadRecord

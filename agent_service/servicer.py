@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from agent_service import convert
+from agent_service import proto_mapping
 from agent_service.codec import load_json_object
 from agent_service.event_log import Attachment, Cursor, is_terminal
 from agent_service.runs import RunManager
@@ -140,7 +140,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         self, request: api.StreamRunRequest, context: Context
     ) -> AsyncIterator[api.StreamRunResponse]:
         owner = principal(context)
-        spec = convert.run_spec(request, owner, traceparent=traceparent(context))
+        spec = proto_mapping.run_spec(request, owner, traceparent=traceparent(context))
         record = await self.runs.start(spec)
         attachment = await self.runs.attach(record.run_id, owner, Cursor())
         async with self._cancel_on_exit(record.run_id, owner, request.cancel_on_disconnect) as done:
@@ -198,12 +198,12 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         self, request: api.CancelRunRequest, context: Context
     ) -> api.CancelRunResponse:
         record = await self.runs.cancel(request.run_id, principal(context))
-        return api.CancelRunResponse(run=convert.run_proto(record))
+        return api.CancelRunResponse(run=proto_mapping.run_proto(record))
 
     @unary
     async def GetRun(self, request: api.GetRunRequest, context: Context) -> api.GetRunResponse:
         record = await self.runs.get_run(request.run_id, principal(context))
-        return api.GetRunResponse(run=convert.run_proto(record))
+        return api.GetRunResponse(run=proto_mapping.run_proto(record))
 
     @unary
     async def ListRuns(
@@ -214,7 +214,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
             request.thread_id, principal(context), limit=limit, offset=offset
         )
         return api.ListRunsResponse(
-            runs=[convert.run_proto(r) for r in runs],
+            runs=[proto_mapping.run_proto(r) for r in runs],
             next_page_token=next_token(offset, limit, len(runs)),
         )
 
@@ -231,14 +231,14 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
             metadata=load_json_object(request.metadata_json, what="metadata_json"),
             if_exists_return=request.if_exists_return,
         )
-        return api.CreateThreadResponse(thread=convert.thread_proto(record))
+        return api.CreateThreadResponse(thread=proto_mapping.thread_proto(record))
 
     @unary
     async def GetThread(
         self, request: api.GetThreadRequest, context: Context
     ) -> api.GetThreadResponse:
         record = await self.runs.get_thread(request.thread_id, principal(context))
-        return api.GetThreadResponse(thread=convert.thread_proto(record))
+        return api.GetThreadResponse(thread=proto_mapping.thread_proto(record))
 
     @unary
     async def ListThreads(
@@ -249,7 +249,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
             principal(context), graph=request.graph, limit=limit, offset=offset
         )
         return api.ListThreadsResponse(
-            threads=[convert.thread_proto(t) for t in threads],
+            threads=[proto_mapping.thread_proto(t) for t in threads],
             next_page_token=next_token(offset, limit, len(threads)),
         )
 
@@ -269,7 +269,7 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         )
         thread = await self.runs.get_thread(request.thread_id, principal(context))
         paused = thread.status != "busy" and not request.checkpoint_id
-        return api.GetThreadStateResponse(state=convert.state_proto(snapshot, paused=paused))
+        return api.GetThreadStateResponse(state=proto_mapping.state_proto(snapshot, paused=paused))
 
     @unary
     async def GetThreadHistory(
@@ -284,14 +284,16 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
             before=request.before_checkpoint_id,
         )
         return api.GetThreadHistoryResponse(
-            states=[convert.state_proto(s, paused=False) for s in snapshots]
+            states=[proto_mapping.state_proto(s, paused=False) for s in snapshots]
         )
 
     @unary
     async def ListGraphs(
         self, request: api.ListGraphsRequest, context: Context
     ) -> api.ListGraphsResponse:
-        return api.ListGraphsResponse(graphs=[convert.graph_proto(g) for g in self.runs.registry])
+        return api.ListGraphsResponse(
+            graphs=[proto_mapping.graph_proto(g) for g in self.runs.registry]
+        )
 
 
 def _join_status(attachment: Attachment, record: RunRecord) -> api.JoinStatus:
@@ -299,7 +301,7 @@ def _join_status(attachment: Attachment, record: RunRecord) -> api.JoinStatus:
         recovered=attachment.recovered,
         epoch=attachment.epoch,
         first_seq=attachment.first_seq,
-        run_status=convert.run_proto(record).status,
+        run_status=proto_mapping.run_proto(record).status,
     )
 
 
@@ -360,7 +362,7 @@ class _Session:
         try:
             op = request.WhichOneof("op")
             if op == "run":
-                spec = convert.run_spec(request.run, self.owner, traceparent=self.traceparent)
+                spec = proto_mapping.run_spec(request.run, self.owner, traceparent=self.traceparent)
                 record = await self.runs.start(spec)
                 if request.run.cancel_on_disconnect:
                     self.cancel_on_exit[record.run_id] = True
@@ -381,7 +383,7 @@ class _Session:
                 await self.outbox.put(
                     api.SessionResponse(
                         request_id=rid,
-                        cancelled=api.CancelRunResponse(run=convert.run_proto(record)),
+                        cancelled=api.CancelRunResponse(run=proto_mapping.run_proto(record)),
                     )
                 )
             elif op == "ping":

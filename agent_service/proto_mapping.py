@@ -8,8 +8,8 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 from langgraph.types import StateSnapshot
 
-from agent_service.adapter import DEFAULT_MODES, LANGGRAPH_MODE
 from agent_service.codec import dump_json, load_json, load_json_object
+from agent_service.langgraph_adapter import DEFAULT_MODES, LANGGRAPH_MODE
 from agent_service.registry import HostedGraph
 from agent_service.runs import Resume, RunSpec, interrupt_events
 from agent_service.store import RunRecord, ThreadRecord
