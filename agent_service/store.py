@@ -162,6 +162,14 @@ def _copy(rec: _Record) -> _Record:
     )
 
 
+@dataclass(slots=True)
+class _RunLease:
+    thread_id: str
+    replica: str
+    until: datetime
+    cancel_requested: bool = False
+
+
 class MemoryStore(Store):
     """In-process dictionaries: for tests and single-process demos.
 
@@ -174,8 +182,7 @@ class MemoryStore(Store):
         self._runs: dict[str, RunRecord] = {}
         self._commands: dict[tuple[str, str], str] = {}
         self._thread_leases: dict[str, tuple[str, datetime]] = {}
-        # run_id → [thread_id, replica, until, cancel requested]
-        self._run_leases: dict[str, list[Any]] = {}
+        self._run_leases: dict[str, _RunLease] = {}
 
     async def setup(self) -> None:
         pass
@@ -204,7 +211,9 @@ class MemoryStore(Store):
     async def delete_thread(self, thread_id: str) -> bool:
         self._runs = {k: r for k, r in self._runs.items() if r.thread_id != thread_id}
         self._commands = {k: r for k, r in self._commands.items() if k[0] != thread_id}
-        self._run_leases = {k: v for k, v in self._run_leases.items() if v[0] != thread_id}
+        self._run_leases = {
+            k: lease for k, lease in self._run_leases.items() if lease.thread_id != thread_id
+        }
         self._thread_leases.pop(thread_id, None)
         return self._threads.pop(thread_id, None) is not None
 
@@ -239,7 +248,7 @@ class MemoryStore(Store):
         return True
 
     async def lease_run(self, run_id: str, thread_id: str, replica: str, until: datetime) -> None:
-        self._run_leases[run_id] = [thread_id, replica, until, False]
+        self._run_leases[run_id] = _RunLease(thread_id, replica, until)
 
     async def renew_leases(self, replica: str, until: datetime) -> list[str]:
         for thread_id, (holder, _) in list(self._thread_leases.items()):
@@ -247,9 +256,9 @@ class MemoryStore(Store):
                 self._thread_leases[thread_id] = (replica, until)
         cancel = []
         for run_id, lease in self._run_leases.items():
-            if lease[1] == replica:
-                lease[2] = until
-                if lease[3]:
+            if lease.replica == replica:
+                lease.until = until
+                if lease.cancel_requested:
                     cancel.append(run_id)
         return cancel
 
@@ -262,11 +271,15 @@ class MemoryStore(Store):
         lease = self._run_leases.get(run_id)
         if lease is None:
             return False
-        lease[3] = True
+        lease.cancel_requested = True
         return True
 
     async def take_expired(self, now: datetime) -> list[tuple[str, str]]:
-        expired = [(r, lease[0]) for r, lease in self._run_leases.items() if lease[2] < now]
+        expired = [
+            (run_id, lease.thread_id)
+            for run_id, lease in self._run_leases.items()
+            if lease.until < now
+        ]
         for run_id, _ in expired:
             del self._run_leases[run_id]
         self._thread_leases = {t: h for t, h in self._thread_leases.items() if h[1] >= now}
