@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from agent_service.statuses import RunStatus, ThreadStatus
 from glassbox.errors import ThreadExistsError
 
 
@@ -26,7 +27,7 @@ class ThreadRecord:
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
-    status: str  # "idle" | "busy" | "interrupted" | "error"
+    status: ThreadStatus
 
 
 @dataclass(slots=True)
@@ -34,7 +35,7 @@ class RunRecord:
     run_id: str
     thread_id: str
     graph: str
-    status: str  # "pending" | "running" | "success" | "interrupted" | "error" | "cancelled"
+    status: RunStatus
     created_at: datetime
     updated_at: datetime
     metadata: dict[str, Any]
@@ -90,7 +91,7 @@ class Store(abc.ABC):
         """Delete the thread with its runs and command ids; whether it existed."""
 
     @abc.abstractmethod
-    async def update_thread(self, thread_id: str, *, status: str) -> None:
+    async def update_thread(self, thread_id: str, *, status: ThreadStatus) -> None:
         """Set the status and bump `updated_at`.
 
         A thread deleted meanwhile is left deleted: a run that ends after its thread was
@@ -107,6 +108,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list_runs(self, thread_id: str, *, limit: int, offset: int) -> list[RunRecord]:
         """Newest first."""
+
+    @abc.abstractmethod
+    async def command_run(self, thread_id: str, command_id: str) -> str | None:
+        """The run that carries out `command_id` on the thread, if one claimed it."""
 
     @abc.abstractmethod
     async def claim_command(self, thread_id: str, command_id: str, run_id: str) -> str:
@@ -217,7 +222,7 @@ class MemoryStore(Store):
         self._thread_leases.pop(thread_id, None)
         return self._threads.pop(thread_id, None) is not None
 
-    async def update_thread(self, thread_id: str, *, status: str) -> None:
+    async def update_thread(self, thread_id: str, *, status: ThreadStatus) -> None:
         rec = self._threads.get(thread_id)
         if rec is not None:
             rec.status = status
@@ -235,6 +240,9 @@ class MemoryStore(Store):
         found = [rec for rec in self._runs.values() if rec.thread_id == thread_id]
         found.sort(key=lambda rec: (rec.created_at, rec.run_id), reverse=True)
         return [_copy(rec) for rec in found[offset : offset + limit]]
+
+    async def command_run(self, thread_id: str, command_id: str) -> str | None:
+        return self._commands.get((thread_id, command_id))
 
     async def claim_command(self, thread_id: str, command_id: str, run_id: str) -> str:
         # Atomic because nothing here awaits: no other task runs between look and write.
@@ -276,9 +284,7 @@ class MemoryStore(Store):
 
     async def take_expired(self, now: datetime) -> list[tuple[str, str]]:
         expired = [
-            (run_id, lease.thread_id)
-            for run_id, lease in self._run_leases.items()
-            if lease.until < now
+            (r, lease.thread_id) for r, lease in self._run_leases.items() if lease.until < now
         ]
         for run_id, _ in expired:
             del self._run_leases[run_id]
