@@ -282,6 +282,16 @@ async def test_claim_command_is_idempotent(store: Store) -> None:
     assert await store.claim_command("t1", "cmd-2", "r4") == "r4"
 
 
+async def test_command_run_finds_the_claim_only(store: Store) -> None:
+    assert await store.command_run("t1", "cmd-1") is None
+
+    await store.claim_command("t1", "cmd-1", "r1")
+
+    assert await store.command_run("t1", "cmd-1") == "r1"
+    assert await store.command_run("t2", "cmd-1") is None
+    assert await store.command_run("t1", "cmd-2") is None
+
+
 async def test_concurrent_claims_have_one_winner(store: Store) -> None:
     runs = [f"r{i}" for i in range(8)]
 
