@@ -276,7 +276,7 @@ async def plan_resume(
     snapshot = await graph.aget_state(thread_config(thread_id))
     pending = {i.id: i for i in snapshot.interrupts}
     if not pending and not snapshot.next:
-        raise NothingToResumeError(f"thread {thread_id!r} is not paused")
+        raise NothingToResumeError("the thread is not paused: no interrupt, no breakpoint")
     if not pending:  # a static breakpoint: apply the edit, then carry on from it
         if resume.answers or resume.has_value:
             raise UnknownInterruptError("the thread is at a breakpoint, which takes no answer")

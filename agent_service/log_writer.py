@@ -13,7 +13,7 @@ from typing import cast
 
 from agent_service.event_log import EventLog
 from agent_service.metrics import AgentMetrics
-from agent_service.store import RunRecord
+from agent_service.store import RunRecord, public_thread_id
 from glassbox.agent.v1 import events_pb2
 
 # Events a run may queue ahead of its log before the graph waits for the log.
@@ -28,13 +28,14 @@ class RunLogWriter:
         self.log = log
         self.record = record
         self.metrics = metrics
+        self._thread_id = public_thread_id(record.thread_id)  # as its clients know it
         self._pending: list[events_pb2.RunEvent] = []  # not yet in the log
         self._append: asyncio.Task[None] | None = None  # the append in flight, if any
 
     async def emit(self, ev: events_pb2.RunEvent) -> None:
         """Queue `ev`; raise what the last append raised (the log failed: so does the run)."""
         ev.run_id = self.record.run_id
-        ev.thread_id = self.record.thread_id
+        ev.thread_id = self._thread_id
         self._pending.append(ev)
         append = self._append
         if append is None or append.done():

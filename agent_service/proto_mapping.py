@@ -19,7 +19,7 @@ from agent_service.langgraph_adapter import (
 from agent_service.registry import HostedGraph
 from agent_service.runs import RunSpec
 from agent_service.statuses import BusyPolicy, RunStatus, ThreadStatus
-from agent_service.store import RunRecord, ThreadRecord
+from agent_service.store import RunRecord, ThreadRecord, public_thread_id
 from glassbox.agent.v1 import agent_service_pb2 as api
 from glassbox.agent.v1 import events_pb2, resources_pb2
 from glassbox.errors import InvalidRequestError, error_for_code
@@ -72,7 +72,7 @@ def timestamp(moment: datetime | str | None) -> Timestamp:
 
 def thread_proto(record: ThreadRecord) -> resources_pb2.Thread:
     return resources_pb2.Thread(
-        thread_id=record.thread_id,
+        thread_id=public_thread_id(record.thread_id),
         graph=record.graph,
         status=ThreadStatus(record.status).proto,
         metadata_json=dump_json(record.metadata),
@@ -84,7 +84,7 @@ def thread_proto(record: ThreadRecord) -> resources_pb2.Thread:
 def run_proto(record: RunRecord) -> resources_pb2.Run:
     run = resources_pb2.Run(
         run_id=record.run_id,
-        thread_id=record.thread_id,
+        thread_id=public_thread_id(record.thread_id),
         graph=record.graph,
         status=RunStatus(record.status).proto,
         created_at=timestamp(record.created_at),

@@ -41,7 +41,7 @@ from agent_service.log_writer import RunLogWriter
 from agent_service.metrics import AgentMetrics
 from agent_service.registry import GraphRegistry, HostedGraph
 from agent_service.statuses import BusyPolicy, RunStatus, ThreadStatus
-from agent_service.store import RunRecord, Store, utc_now
+from agent_service.store import RunRecord, Store, public_thread_id, utc_now
 from agent_service.threads import Threads
 from glassbox.agent.v1 import events_pb2
 from glassbox.errors import (
@@ -125,7 +125,7 @@ class RunManager:
     async def delete_thread(self, thread_id: str, owner: str) -> None:
         """Stop the thread's runs on this replica, then forget it and its checkpoints."""
         thread = await self.threads.get(thread_id, owner)
-        while (tail := self._tail.get(thread_id)) is not None:
+        while (tail := self._tail.get(thread.thread_id)) is not None:
             await self._stop(tail)
         await self.threads.delete(thread)
 
@@ -154,7 +154,8 @@ class RunManager:
                 thread.thread_id, self.replica, utc_now() + LEASE
             ):
                 raise ThreadBusyError(
-                    f"thread {thread.thread_id!r} is running on another replica; retry when "
+                    f"thread {public_thread_id(thread.thread_id)!r} is running on another "
+                    "replica; retry when "
                     "its run ended (enqueue and interrupt act only on the replica running it)"
                 )
             plan = None
@@ -200,7 +201,8 @@ class RunManager:
         if spec.if_busy is BusyPolicy.INTERRUPT:
             await self._stop(previous)
             return self._tail.get(spec.thread_id)
-        raise ThreadBusyError(f"thread {spec.thread_id!r} is running {previous.record.run_id!r}")
+        thread_id = public_thread_id(spec.thread_id)
+        raise ThreadBusyError(f"thread {thread_id!r} is running {previous.record.run_id!r}")
 
     # -- reading and cancelling runs -----------------------------------------------------
 
@@ -210,7 +212,7 @@ class RunManager:
         if record is None:
             raise RunNotFoundError(f"no run {run_id!r}")
         try:
-            await self.threads.get(record.thread_id, owner)
+            await self.threads.check_owner(record.thread_id, owner)
         except ThreadNotFoundError:
             raise RunNotFoundError(f"no run {run_id!r}") from None
         return record
@@ -218,8 +220,8 @@ class RunManager:
     async def list_runs(
         self, thread_id: str, owner: str, *, limit: int, offset: int
     ) -> list[RunRecord]:
-        await self.threads.get(thread_id, owner)
-        runs = await self.store.list_runs(thread_id, limit=limit, offset=offset)
+        thread = await self.threads.get(thread_id, owner)
+        runs = await self.store.list_runs(thread.thread_id, limit=limit, offset=offset)
         return [self._runs[r.run_id].record if r.run_id in self._runs else r for r in runs]
 
     async def attach(self, run_id: str, owner: str, cursor: Cursor) -> Attachment:

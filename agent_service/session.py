@@ -11,6 +11,7 @@ from agent_service.endings import error_payload
 from agent_service.event_log import Attachment, Cursor, is_terminal
 from agent_service.grpc_calls import as_glassbox_error, cancel_quietly, chunked
 from agent_service.runs import RunManager
+from agent_service.store import public_thread_id
 from glassbox.agent.v1 import agent_service_pb2 as api
 from glassbox.errors import GlassboxError, InvalidRequestError
 
@@ -116,7 +117,7 @@ class Session:
         attachment: Attachment,
         join: api.JoinStatus | None,
     ) -> None:
-        accepted = api.RunAccepted(run_id=run_id, thread_id=thread_id, join=join)
+        accepted = api.RunAccepted(run_id=run_id, thread_id=public_thread_id(thread_id), join=join)
         await self.outbox.put(api.SessionResponse(request_id=rid, accepted=accepted))
         task = asyncio.create_task(self._follow(rid, run_id, attachment))
         self.followers.add(task)

@@ -21,7 +21,7 @@ from glassbox.errors import ThreadExistsError
 
 @dataclass(slots=True)
 class ThreadRecord:
-    thread_id: str
+    thread_id: str  # the storage key: see `thread_key`
     graph: str
     owner: str
     metadata: dict[str, Any]
@@ -44,6 +44,23 @@ class RunRecord:
     command_id: str = ""
     epoch: str = ""
     last_seq: int = 0
+
+
+# A client may choose its thread's id, and that id names the thread among its owner's
+# threads only: one principal can neither take nor probe for a name another uses. So the
+# store and the checkpointer key a thread by owner and id together; clients see the id.
+# The separator cannot occur in an id a client chooses (see `Threads.create`).
+THREAD_KEY_SEPARATOR = "\x1f"
+
+
+def thread_key(owner: str, thread_id: str) -> str:
+    """Where the thread `thread_id` of `owner` is kept (an owner-less id is its own key)."""
+    return f"{owner}{THREAD_KEY_SEPARATOR}{thread_id}" if owner else thread_id
+
+
+def public_thread_id(key: str) -> str:
+    """The id clients know a thread by; the owner may contain the separator, ids cannot."""
+    return key.rpartition(THREAD_KEY_SEPARATOR)[2]
 
 
 def utc_now() -> datetime:

@@ -2,7 +2,9 @@
 
 Knows nothing of runs beyond which threads have one here (`running`), which reads as
 busy whatever the store last heard. Another principal's thread reads as missing, so
-thread ids don't leak.
+thread ids don't leak; a thread id names a thread among its owner's only, so two
+principals may choose the same one (`store.thread_key`). Records carry the storage key
+as `thread_id`; `store.public_thread_id` gives back the id a client knows.
 """
 
 from __future__ import annotations
@@ -17,8 +19,15 @@ from langgraph.types import StateSnapshot
 from agent_service.langgraph_adapter import thread_config
 from agent_service.registry import GraphRegistry
 from agent_service.statuses import ThreadStatus
-from agent_service.store import Store, ThreadRecord, utc_now
-from glassbox.errors import InvalidRequestError, ThreadNotFoundError
+from agent_service.store import (
+    THREAD_KEY_SEPARATOR,
+    Store,
+    ThreadRecord,
+    public_thread_id,
+    thread_key,
+    utc_now,
+)
+from glassbox.errors import InvalidRequestError, ThreadExistsError, ThreadNotFoundError
 
 
 class Threads:
@@ -37,13 +46,17 @@ class Threads:
         if_exists_return: bool = False,
     ) -> ThreadRecord:
         self.registry.get(graph)
-        if thread_id and if_exists_return:
-            existing = await self.store.get_thread(thread_id)
+        if THREAD_KEY_SEPARATOR in thread_id:
+            raise InvalidRequestError("a thread id must not contain the character U+001F")
+        if thread_id:
+            existing = await self._find(thread_id, owner)
+            if existing is not None and if_exists_return:
+                return existing
             if existing is not None:
-                return _owned(existing, owner, thread_id)
+                raise ThreadExistsError(f"thread {thread_id!r} already exists")
         now = utc_now()
         record = ThreadRecord(
-            thread_id=thread_id or str(uuid.uuid4()),
+            thread_id=thread_key(owner, thread_id or str(uuid.uuid4())),
             graph=graph,
             owner=owner,
             metadata=metadata or {},
@@ -51,7 +64,12 @@ class Threads:
             updated_at=now,
             status=ThreadStatus.IDLE,
         )
-        await self.store.create_thread(record)
+        try:
+            await self.store.create_thread(record)
+        except ThreadExistsError:  # a twin request created it meanwhile
+            if not if_exists_return:
+                raise ThreadExistsError(f"thread {thread_id!r} already exists") from None
+            return _owned(await self._find(thread_id, owner), owner, thread_id)
         return record
 
     async def for_run(
@@ -70,7 +88,7 @@ class Threads:
                 )
             if graph and graph != thread.graph:
                 raise InvalidRequestError(
-                    f"thread {thread.thread_id!r} runs graph {thread.graph!r}, not {graph!r}"
+                    f"thread {thread_id!r} runs graph {thread.graph!r}, not {graph!r}"
                 )
             return thread
         if graph:
@@ -80,11 +98,23 @@ class Threads:
         raise InvalidRequestError("name a graph, or a thread to run on")
 
     async def get(self, thread_id: str, owner: str) -> ThreadRecord:
-        record = await self.store.get_thread(thread_id) if thread_id else None
-        thread = _owned(record, owner, thread_id)
-        if thread_id in self._running:
+        """`owner`'s thread `thread_id`, as the id a client knows it by."""
+        thread = _owned(await self._find(thread_id, owner), owner, thread_id)
+        if thread.thread_id in self._running:
             thread = replace(thread, status=ThreadStatus.BUSY)
         return thread
+
+    async def check_owner(self, key: str, owner: str) -> None:
+        """Raise ThreadNotFoundError unless the thread kept under `key` is `owner`'s."""
+        _owned(await self.store.get_thread(key), owner, public_thread_id(key))
+
+    async def _find(self, thread_id: str, owner: str) -> ThreadRecord | None:
+        if not thread_id or THREAD_KEY_SEPARATOR in thread_id:
+            return None
+        record = await self.store.get_thread(thread_key(owner, thread_id))
+        if record is None and owner:  # kept before ids were scoped by owner
+            record = await self.store.get_thread(thread_id)
+        return record if record is not None and record.owner == owner else None
 
     async def owned_by(
         self, owner: str, *, graph: str = "", limit: int, offset: int
