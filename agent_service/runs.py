@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 class RunSpec:
     """What a caller asks for, whatever transport it came by."""
 
-    thread_id: str = ""
+    thread_id: str = ""  # as the caller knows it; once accepted, the storage key
     graph: str = ""
     input: Any = None
     resume: Resume | None = None
@@ -155,8 +155,8 @@ class RunManager:
             ):
                 raise ThreadBusyError(
                     f"thread {public_thread_id(thread.thread_id)!r} is running on another "
-                    "replica; retry when "
-                    "its run ended (enqueue and interrupt act only on the replica running it)"
+                    "replica; retry when its run ended (enqueue and interrupt act only on the "
+                    "replica running it)"
                 )
             plan = None
             if previous is None and spec.resume is not None:
