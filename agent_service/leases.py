@@ -11,15 +11,25 @@ within seconds. The same beat carries out cancels that other replicas asked for.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from agent_service.adapter import event
-from agent_service.runs import LEASE, RENEW_S, RunManager, error_payload, utcnow
-from glassbox.agent.v1 import events_pb2
+from agent_service.endings import announce_end, record_end
+from agent_service.log_writer import RunLogWriter
+from agent_service.statuses import RunStatus, ThreadStatus
+from agent_service.store import utc_now
 from glassbox.errors import RunLostError
 
+if TYPE_CHECKING:  # the run manager takes its leases with LEASE below
+    from agent_service.runs import RunManager
+
 log = logging.getLogger(__name__)
+
+# A replica renews its leases every RENEW_S; one that stopped for LEASE is taken for dead
+# and its runs are ended as lost by whichever replica notices first.
+RENEW_S = 1.0
+LEASE = timedelta(seconds=5)
 
 
 async def keep_leases(runs: RunManager) -> None:
@@ -27,9 +37,9 @@ async def keep_leases(runs: RunManager) -> None:
     store = runs.store
     while True:
         try:
-            for run_id in await store.renew_leases(runs.replica, utcnow() + LEASE):
+            for run_id in await store.renew_leases(runs.replica, utc_now() + LEASE):
                 runs.stop_soon(run_id)
-            for run_id, thread_id in await store.take_expired(utcnow()):
+            for run_id, thread_id in await store.take_expired(utc_now()):
                 await end_lost(runs, run_id, thread_id)
         except Exception:  # a database hiccup must not end the loop: try again next beat
             log.exception("could not renew leases")
@@ -40,26 +50,19 @@ async def end_lost(runs: RunManager, run_id: str, thread_id: str) -> None:
     """Record a run whose replica died as lost, and end its event stream."""
     store = runs.store
     if runs.executing(run_id):  # ours after all (this loop fell behind): keep it
-        await store.lease_run(run_id, thread_id, runs.replica, utcnow() + LEASE)
+        await store.lease_run(run_id, thread_id, runs.replica, utc_now() + LEASE)
         return
     record = await store.get_run(run_id)
-    if record is None or record.status not in ("pending", "running"):
+    if record is None or record.status.ended:
         return
     error = RunLostError(
         "the replica running it stopped; start a run on the thread to continue "
         "from its last checkpoint"
     )
-    record.status, record.updated_at = "error", utcnow()
-    record.error_code, record.error_message = error.code, error.message
-    await store.put_run(record)
-    await store.update_thread(thread_id, status="idle")
-    ended = events_pb2.RunEnded(status=events_pb2.RUN_STATUS_ERROR)
-    ended.error.CopyFrom(error_payload(error))
-    lost = [event(error=error_payload(error)), event(run_ended=ended)]
-    for ev in lost:
-        ev.run_id, ev.thread_id = run_id, thread_id
-    with contextlib.suppress(Exception):  # an in-process log of another replica: gone
-        await runs.log.append(run_id, lost)
-    runs.metrics.runs.labels("error").inc()
-    runs.metrics.errors.labels(error.code).inc()
-    log.warning("run lost with its replica", extra={"run_id": run_id, "thread_id": thread_id})
+    # Ended the way every run ends, but the thread goes idle, not error: it continues
+    # from its last checkpoint.
+    writer = RunLogWriter(runs.log, record, runs.metrics)
+    ended = await record_end(store, writer, RunStatus.ERROR, b"", error, ThreadStatus.IDLE)
+    context = {"run_id": run_id, "thread_id": thread_id}
+    await announce_end(writer, runs.metrics, ended, error, context)
+    log.warning("run lost with its replica", extra=context)

@@ -13,7 +13,6 @@ from typing import Any, TypeAlias
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from agent_service import tracing
 from agent_service.backends import Backend, open_backend, open_cancel_signal, open_event_log
@@ -21,6 +20,7 @@ from agent_service.config import SERVER_KEEPALIVE_OPTIONS, AgentConfig
 from agent_service.event_log import EventLog
 from agent_service.leases import keep_leases
 from agent_service.metrics import AgentMetrics, serve_metrics
+from agent_service.reflection import enable_reflection
 from agent_service.registry import DEMO_SPEC, GraphRegistry
 from agent_service.runs import RunManager
 from agent_service.servicer import AgentServicer
@@ -157,9 +157,7 @@ async def serve_agent(
         agent_service_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(runs), server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
+        enable_reflection(server, (SERVICE_NAME, health.SERVICE_NAME))
         credentials = _credentials(config)
         try:
             if credentials is None:

@@ -15,18 +15,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from agent_service.statuses import RunStatus, ThreadStatus
 from glassbox.errors import ThreadExistsError
 
 
 @dataclass(slots=True)
 class ThreadRecord:
-    thread_id: str
+    thread_id: str  # the storage key: see `thread_key`
     graph: str
     owner: str
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
-    status: str  # "idle" | "busy" | "interrupted" | "error"
+    status: ThreadStatus
 
 
 @dataclass(slots=True)
@@ -34,7 +35,7 @@ class RunRecord:
     run_id: str
     thread_id: str
     graph: str
-    status: str  # "pending" | "running" | "success" | "interrupted" | "error" | "cancelled"
+    status: RunStatus
     created_at: datetime
     updated_at: datetime
     metadata: dict[str, Any]
@@ -43,6 +44,23 @@ class RunRecord:
     command_id: str = ""
     epoch: str = ""
     last_seq: int = 0
+
+
+# A client may choose its thread's id, and that id names the thread among its owner's
+# threads only: one principal can neither take nor probe for a name another uses. So the
+# store and the checkpointer key a thread by owner and id together; clients see the id.
+# The separator cannot occur in an id a client chooses (see `Threads.create`).
+THREAD_KEY_SEPARATOR = "\x1f"
+
+
+def thread_key(owner: str, thread_id: str) -> str:
+    """Where the thread `thread_id` of `owner` is kept (an owner-less id is its own key)."""
+    return f"{owner}{THREAD_KEY_SEPARATOR}{thread_id}" if owner else thread_id
+
+
+def public_thread_id(key: str) -> str:
+    """The id clients know a thread by; the owner may contain the separator, ids cannot."""
+    return key.rpartition(THREAD_KEY_SEPARATOR)[2]
 
 
 def utc_now() -> datetime:
@@ -90,7 +108,7 @@ class Store(abc.ABC):
         """Delete the thread with its runs and command ids; whether it existed."""
 
     @abc.abstractmethod
-    async def update_thread(self, thread_id: str, *, status: str) -> None:
+    async def update_thread(self, thread_id: str, *, status: ThreadStatus) -> None:
         """Set the status and bump `updated_at`.
 
         A thread deleted meanwhile is left deleted: a run that ends after its thread was
@@ -107,6 +125,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list_runs(self, thread_id: str, *, limit: int, offset: int) -> list[RunRecord]:
         """Newest first."""
+
+    @abc.abstractmethod
+    async def command_run(self, thread_id: str, command_id: str) -> str | None:
+        """The run that carries out `command_id` on the thread, if one claimed it."""
 
     @abc.abstractmethod
     async def claim_command(self, thread_id: str, command_id: str, run_id: str) -> str:
@@ -162,6 +184,14 @@ def _copy(rec: _Record) -> _Record:
     )
 
 
+@dataclass(slots=True)
+class _RunLease:
+    thread_id: str
+    replica: str
+    until: datetime
+    cancel_requested: bool = False
+
+
 class MemoryStore(Store):
     """In-process dictionaries: for tests and single-process demos.
 
@@ -174,8 +204,7 @@ class MemoryStore(Store):
         self._runs: dict[str, RunRecord] = {}
         self._commands: dict[tuple[str, str], str] = {}
         self._thread_leases: dict[str, tuple[str, datetime]] = {}
-        # run_id → [thread_id, replica, until, cancel requested]
-        self._run_leases: dict[str, list[Any]] = {}
+        self._run_leases: dict[str, _RunLease] = {}
 
     async def setup(self) -> None:
         pass
@@ -204,11 +233,13 @@ class MemoryStore(Store):
     async def delete_thread(self, thread_id: str) -> bool:
         self._runs = {k: r for k, r in self._runs.items() if r.thread_id != thread_id}
         self._commands = {k: r for k, r in self._commands.items() if k[0] != thread_id}
-        self._run_leases = {k: v for k, v in self._run_leases.items() if v[0] != thread_id}
+        self._run_leases = {
+            k: lease for k, lease in self._run_leases.items() if lease.thread_id != thread_id
+        }
         self._thread_leases.pop(thread_id, None)
         return self._threads.pop(thread_id, None) is not None
 
-    async def update_thread(self, thread_id: str, *, status: str) -> None:
+    async def update_thread(self, thread_id: str, *, status: ThreadStatus) -> None:
         rec = self._threads.get(thread_id)
         if rec is not None:
             rec.status = status
@@ -227,6 +258,9 @@ class MemoryStore(Store):
         found.sort(key=lambda rec: (rec.created_at, rec.run_id), reverse=True)
         return [_copy(rec) for rec in found[offset : offset + limit]]
 
+    async def command_run(self, thread_id: str, command_id: str) -> str | None:
+        return self._commands.get((thread_id, command_id))
+
     async def claim_command(self, thread_id: str, command_id: str, run_id: str) -> str:
         # Atomic because nothing here awaits: no other task runs between look and write.
         return self._commands.setdefault((thread_id, command_id), run_id)
@@ -239,7 +273,7 @@ class MemoryStore(Store):
         return True
 
     async def lease_run(self, run_id: str, thread_id: str, replica: str, until: datetime) -> None:
-        self._run_leases[run_id] = [thread_id, replica, until, False]
+        self._run_leases[run_id] = _RunLease(thread_id, replica, until)
 
     async def renew_leases(self, replica: str, until: datetime) -> list[str]:
         for thread_id, (holder, _) in list(self._thread_leases.items()):
@@ -247,9 +281,9 @@ class MemoryStore(Store):
                 self._thread_leases[thread_id] = (replica, until)
         cancel = []
         for run_id, lease in self._run_leases.items():
-            if lease[1] == replica:
-                lease[2] = until
-                if lease[3]:
+            if lease.replica == replica:
+                lease.until = until
+                if lease.cancel_requested:
                     cancel.append(run_id)
         return cancel
 
@@ -262,11 +296,13 @@ class MemoryStore(Store):
         lease = self._run_leases.get(run_id)
         if lease is None:
             return False
-        lease[3] = True
+        lease.cancel_requested = True
         return True
 
     async def take_expired(self, now: datetime) -> list[tuple[str, str]]:
-        expired = [(r, lease[0]) for r, lease in self._run_leases.items() if lease[2] < now]
+        expired = [
+            (r, lease.thread_id) for r, lease in self._run_leases.items() if lease.until < now
+        ]
         for run_id, _ in expired:
             del self._run_leases[run_id]
         self._thread_leases = {t: h for t, h in self._thread_leases.items() if h[1] >= now}

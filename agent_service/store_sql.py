@@ -22,6 +22,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from agent_service.statuses import RunStatus, ThreadStatus
 from agent_service.store import RunRecord, Store, ThreadRecord, as_utc, check_page, utc_now
 from glassbox.errors import ThreadExistsError
 
@@ -167,7 +168,7 @@ class SqlStore(Store):
         )
         return bool(deleted)
 
-    async def update_thread(self, thread_id: str, *, status: str) -> None:
+    async def update_thread(self, thread_id: str, *, status: ThreadStatus) -> None:
         await self._transaction(
             (
                 "UPDATE glassbox_threads SET status = ?, updated_at = ? WHERE thread_id = ?",
@@ -215,6 +216,15 @@ class SqlStore(Store):
             )
         )
         return [self._run(row) for row in rows]
+
+    async def command_run(self, thread_id: str, command_id: str) -> str | None:
+        rows = await self._transaction(
+            (
+                "SELECT run_id FROM glassbox_commands WHERE thread_id = ? AND command_id = ?",
+                (thread_id, command_id),
+            ),
+        )
+        return str(rows[0]["run_id"]) if rows else None
 
     async def claim_command(self, thread_id: str, command_id: str, run_id: str) -> str:
         # The insert waits for any concurrent claim of the same key to commit, then does
@@ -311,7 +321,7 @@ class SqlStore(Store):
             graph=row["graph"],
             owner=row["owner"],
             metadata=self._load_json(row["metadata"]),
-            status=row["status"],
+            status=ThreadStatus(row["status"]),
             created_at=self._load_time(row["created_at"]),
             updated_at=self._load_time(row["updated_at"]),
         )
@@ -321,7 +331,7 @@ class SqlStore(Store):
             run_id=row["run_id"],
             thread_id=row["thread_id"],
             graph=row["graph"],
-            status=row["status"],
+            status=RunStatus(row["status"]),
             metadata=self._load_json(row["metadata"]),
             error_code=row["error_code"],
             error_message=row["error_message"],

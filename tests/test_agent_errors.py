@@ -9,7 +9,7 @@ from agent_service.server import RunningAgent
 from glassbox import errors
 from glassbox.agent.v1 import agent_service_pb2 as api
 from glassbox.client import AgentClient
-from tests.agent_harness import AgentFactory, collect
+from tests.agent_harness import AgentFactory, collect, ended, loads
 
 CATALOGUE = errors.GlassboxError.catalogue
 
@@ -125,6 +125,37 @@ async def test_threads_of_another_principal_read_as_missing(memory_agent: Runnin
         await expect(errors.RunNotFoundError, bob.join_run(run_id))
         assert [t.thread_id for t in (await bob.list_threads()).threads] == []
         assert [t.thread_id for t in (await alice.list_threads()).threads] == [thread_id]
+
+
+async def test_two_principals_may_choose_the_same_thread_id(memory_agent: RunningAgent) -> None:
+    # A chosen id names a thread among its owner's only: bob guessing alice's name
+    # neither locks her out nor sees her thread; each gets a thread of their own.
+    async with (
+        AgentClient(memory_agent.target, principal="alice") as alice,
+        AgentClient(memory_agent.target, principal="bob") as bob,
+    ):
+        mine = await collect(
+            alice.stream_run(thread_id="shared", graph="echo", input={"text": "alice"})
+        )
+        theirs = await collect(
+            bob.stream_run(thread_id="shared", graph="two_steps", input={"counter": 0})
+        )
+        again = await collect(alice.stream_run(thread_id="shared", input={"text": "again"}))
+
+        assert {ev.thread_id for ev in mine + theirs + again} == {"shared"}
+        assert loads(ended(again).output_json)["reply"] == "echo: again"
+        assert loads(ended(theirs).output_json)["counter"] == 2
+        assert (await alice.get_thread("shared")).graph == "echo"
+        assert (await bob.get_thread("shared")).graph == "two_steps"
+        assert [r.run_id for r in (await bob.list_runs("shared")).runs] == [theirs[0].run_id]
+        assert (await alice.get_run(again[0].run_id)).thread_id == "shared"
+        await expect(errors.RunNotFoundError, bob.get_run(mine[0].run_id))
+        await bob.delete_thread("shared")
+        assert loads((await alice.get_thread_state("shared")).values_json)["text"] == "again"
+        await expect(errors.ThreadNotFoundError, bob.get_thread("shared"))
+        created = await bob.create_thread("echo", thread_id="shared")
+        assert created.thread_id == "shared"
+        await expect(errors.ThreadExistsError, alice.create_thread("echo", thread_id="shared"))
 
 
 async def test_bearer_token_guards_everything_but_probes(start_agent: AgentFactory) -> None:

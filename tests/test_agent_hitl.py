@@ -222,3 +222,23 @@ async def test_demo_asks_before_filing_a_ticket(agent: RunningAgent, client: Age
     answer = "".join(d.token for d in of_kind(resumed, "message_delta"))
     assert "GB-" in answer
     assert "interrupt" not in kinds(resumed)
+
+
+async def test_a_state_edit_at_a_breakpoint_is_applied_once(client: AgentClient) -> None:
+    # `visited` appends (operator.add): an edit applied twice would show up twice.
+    events = await collect(
+        client.stream_run(graph="prepare_then_work", input={"count": 0}, interrupt_before=["work"])
+    )
+    assert ended(events).status == INTERRUPTED
+
+    resumed = await collect(
+        client.stream_run(
+            thread_id=events[0].thread_id, resume=resume_command(update={"visited": ["edit"]})
+        )
+    )
+
+    assert ended(resumed).status == SUCCESS
+    assert loads(ended(resumed).output_json)["visited"] == ["prepare", "edit", "work"]
+    history = await client.get_thread_history(events[0].thread_id)
+    sources = [loads(state.metadata_json).get("source") for state in history]
+    assert sources.count("update") == 1  # the edit is one checkpoint of its own

@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 import pytest
 
-from agent_service.runs import _KeyedLocks
+from agent_service.keyed_locks import KeyedLocks
 from glassbox.agent.v1 import agent_service_pb2 as api
 from glassbox.agent.v1 import events_pb2
 from glassbox.client import CHANNEL_OPTIONS, AgentClient
@@ -308,7 +308,7 @@ async def test_a_run_on_a_new_client_chosen_thread_id_creates_it(mclient: AgentC
 async def test_per_thread_start_locks_do_not_outlive_their_users() -> None:
     # Starts on one thread take turns; the lock goes once nobody holds or waits for it,
     # so a replica that has seen a million threads does not keep a million locks.
-    locks = _KeyedLocks()
+    locks = KeyedLocks()
     order: list[str] = []
 
     async def start(name: str, key: str) -> None:

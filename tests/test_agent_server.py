@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -73,6 +74,40 @@ async def test_health_and_reflection(memory_agent: RunningAgent) -> None:
         )
         names = [s.name async for r in responses for s in r.list_services_response.service]
         assert "glassbox.agent.v1.AgentService" in names
+
+
+async def test_reflection_v1_lists_and_describes_services(memory_agent: RunningAgent) -> None:
+    # v1 is v1alpha's messages under another package: the same bytes on the wire, so
+    # v1alpha's classes can speak v1 as grpcurl does.
+    async with grpc.aio.insecure_channel(memory_agent.target) as channel:
+        info = channel.stream_stream(
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+        )
+        requests = [
+            reflection_pb2.ServerReflectionRequest(list_services=""),
+            reflection_pb2.ServerReflectionRequest(
+                file_containing_symbol="grpc.reflection.v1.ServerReflection"
+            ),
+            reflection_pb2.ServerReflectionRequest(
+                file_containing_symbol="glassbox.agent.v1.AgentService"
+            ),
+        ]
+        listed, v1_file, ours = [r async for r in info(iter(requests))]
+
+    names = [s.name for s in listed.list_services_response.service]
+    assert {"glassbox.agent.v1.AgentService", "grpc.reflection.v1.ServerReflection"} <= set(names)
+    assert "grpc.reflection.v1alpha.ServerReflection" in names
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(raw)
+        for raw in v1_file.file_descriptor_response.file_descriptor_proto
+    ]
+    (v1,) = [f for f in files if f.package == "grpc.reflection.v1"]
+    assert [m.input_type for m in v1.service[0].method] == [
+        ".grpc.reflection.v1.ServerReflectionRequest"
+    ]
+    assert ours.file_descriptor_response.file_descriptor_proto
 
 
 async def test_stop_drains_runs_and_health_goes_not_serving(start_agent: AgentFactory) -> None:

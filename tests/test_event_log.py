@@ -8,9 +8,9 @@ import random
 import pytest
 from redis.asyncio import Redis
 
-from agent_service.adapter import event
 from agent_service.event_log import Attachment, Cursor, EventLog, RunEvent, is_terminal
 from agent_service.event_log_redis import RedisEventLog
+from agent_service.langgraph_adapter import event
 from glassbox.agent.v1 import events_pb2
 from glassbox.client import AgentClient
 from glassbox.errors import SlowConsumerError, UnavailableError

@@ -19,6 +19,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import START, StateGraph
 
 from agent_service.backends import mask_url, open_backend, open_postgres_pool
+from agent_service.statuses import RunStatus, ThreadStatus
 from agent_service.store import MemoryStore, RunRecord, Store, ThreadRecord, utc_now
 from agent_service.store_sql import PostgresStore, SqliteStore
 from glassbox.errors import ThreadExistsError
@@ -96,11 +97,13 @@ def thread(
         metadata={"title": f"thread {thread_id}", "tags": ["a", "ü"], "n": {"deep": 1.5}},
         created_at=created,
         updated_at=created,
-        status="idle",
+        status=ThreadStatus.IDLE,
     )
 
 
-def run(run_id: str, thread_id: str = "t1", *, at: int = 0, status: str = "pending") -> RunRecord:
+def run(
+    run_id: str, thread_id: str = "t1", *, at: int = 0, status: RunStatus = RunStatus.PENDING
+) -> RunRecord:
     created = T0 + timedelta(seconds=at)
     return RunRecord(
         run_id=run_id,
@@ -163,7 +166,7 @@ async def test_list_threads_newest_first_filtered_and_paged(store: Store) -> Non
 async def test_update_thread_sets_status_and_bumps_updated_at(store: Store) -> None:
     await store.create_thread(thread("t1"))
 
-    await store.update_thread("t1", status="busy")
+    await store.update_thread("t1", status=ThreadStatus.BUSY)
 
     got = await store.get_thread("t1")
     assert got is not None
@@ -174,7 +177,7 @@ async def test_update_thread_sets_status_and_bumps_updated_at(store: Store) -> N
 
 
 async def test_update_of_a_deleted_thread_does_not_bring_it_back(store: Store) -> None:
-    await store.update_thread("gone", status="idle")
+    await store.update_thread("gone", status=ThreadStatus.IDLE)
 
     assert await store.get_thread("gone") is None
 
@@ -241,7 +244,7 @@ async def test_put_run_inserts_then_replaces(store: Store) -> None:
     await store.put_run(run("r1"))
     assert await store.get_run("r1") == run("r1")
 
-    done = run("r1", status="error")
+    done = run("r1", status=RunStatus.ERROR)
     done.updated_at = T0 + timedelta(minutes=5)
     done.metadata = {"output": None}
     done.error_code, done.error_message = "GRAPH_ERROR", "node 'b' raised"
@@ -277,6 +280,16 @@ async def test_claim_command_is_idempotent(store: Store) -> None:
     # The key is (thread, command id): another thread or command claims afresh.
     assert await store.claim_command("t2", "cmd-1", "r3") == "r3"
     assert await store.claim_command("t1", "cmd-2", "r4") == "r4"
+
+
+async def test_command_run_finds_the_claim_only(store: Store) -> None:
+    assert await store.command_run("t1", "cmd-1") is None
+
+    await store.claim_command("t1", "cmd-1", "r1")
+
+    assert await store.command_run("t1", "cmd-1") == "r1"
+    assert await store.command_run("t2", "cmd-1") is None
+    assert await store.command_run("t1", "cmd-2") is None
 
 
 async def test_concurrent_claims_have_one_winner(store: Store) -> None:

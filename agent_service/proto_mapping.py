@@ -8,29 +8,21 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 from langgraph.types import StateSnapshot
 
-from agent_service.adapter import DEFAULT_MODES, LANGGRAPH_MODE
 from agent_service.codec import dump_json, load_json, load_json_object
+from agent_service.event_log import Attachment
+from agent_service.langgraph_adapter import (
+    DEFAULT_MODES,
+    LANGGRAPH_MODE,
+    Resume,
+    interrupt_events,
+)
 from agent_service.registry import HostedGraph
-from agent_service.runs import Resume, RunSpec, interrupt_events
-from agent_service.store import RunRecord, ThreadRecord
+from agent_service.runs import RunSpec
+from agent_service.statuses import BusyPolicy, RunStatus, ThreadStatus
+from agent_service.store import RunRecord, ThreadRecord, public_thread_id
 from glassbox.agent.v1 import agent_service_pb2 as api
 from glassbox.agent.v1 import events_pb2, resources_pb2
 from glassbox.errors import InvalidRequestError, error_for_code
-
-_RUN_STATUS = {
-    "pending": events_pb2.RUN_STATUS_PENDING,
-    "running": events_pb2.RUN_STATUS_RUNNING,
-    "success": events_pb2.RUN_STATUS_SUCCESS,
-    "interrupted": events_pb2.RUN_STATUS_INTERRUPTED,
-    "error": events_pb2.RUN_STATUS_ERROR,
-    "cancelled": events_pb2.RUN_STATUS_CANCELLED,
-}
-_THREAD_STATUS = {
-    "idle": resources_pb2.THREAD_STATUS_IDLE,
-    "busy": resources_pb2.THREAD_STATUS_BUSY,
-    "interrupted": resources_pb2.THREAD_STATUS_INTERRUPTED,
-    "error": resources_pb2.THREAD_STATUS_ERROR,
-}
 
 
 def run_spec(request: api.StreamRunRequest, owner: str, *, traceparent: str = "") -> RunSpec:
@@ -61,7 +53,7 @@ def run_spec(request: api.StreamRunRequest, owner: str, *, traceparent: str = ""
         interrupt_before=tuple(request.interrupt_before),
         interrupt_after=tuple(request.interrupt_after),
         configurable=load_json_object(request.config_json, what="config_json"),
-        if_busy=request.if_busy,
+        if_busy=BusyPolicy.from_proto(request.if_busy),
         command_id=request.command_id,
         metadata=load_json_object(request.metadata_json, what="metadata_json"),
         traceparent=traceparent,
@@ -80,9 +72,9 @@ def timestamp(moment: datetime | str | None) -> Timestamp:
 
 def thread_proto(record: ThreadRecord) -> resources_pb2.Thread:
     return resources_pb2.Thread(
-        thread_id=record.thread_id,
+        thread_id=public_thread_id(record.thread_id),
         graph=record.graph,
-        status=_THREAD_STATUS.get(record.status, resources_pb2.THREAD_STATUS_UNSPECIFIED),
+        status=ThreadStatus(record.status).proto,
         metadata_json=dump_json(record.metadata),
         created_at=timestamp(record.created_at),
         updated_at=timestamp(record.updated_at),
@@ -92,9 +84,9 @@ def thread_proto(record: ThreadRecord) -> resources_pb2.Thread:
 def run_proto(record: RunRecord) -> resources_pb2.Run:
     run = resources_pb2.Run(
         run_id=record.run_id,
-        thread_id=record.thread_id,
+        thread_id=public_thread_id(record.thread_id),
         graph=record.graph,
-        status=_RUN_STATUS.get(record.status, events_pb2.RUN_STATUS_UNSPECIFIED),
+        status=RunStatus(record.status).proto,
         created_at=timestamp(record.created_at),
         updated_at=timestamp(record.updated_at),
         metadata_json=dump_json(record.metadata),
@@ -136,4 +128,14 @@ def graph_proto(hosted: HostedGraph) -> resources_pb2.Graph:
         state_schema_json=dump_json(hosted.state_schema),
         output_schema_json=dump_json(hosted.output_schema),
         nodes=hosted.nodes,
+    )
+
+
+def join_status(attachment: Attachment, record: RunRecord) -> api.JoinStatus:
+    """What opens a join's reply: whether the log could fill the gap, and the run's state."""
+    return api.JoinStatus(
+        recovered=attachment.recovered,
+        epoch=attachment.epoch,
+        first_seq=attachment.first_seq,
+        run_status=RunStatus(record.status).proto,
     )

@@ -1,25 +1,27 @@
-"""LangGraph stream parts in, protobuf run events out.
+"""The one module that knows LangGraph's shapes: stream parts in, protobuf run events
+out; a paused checkpoint's interrupts out, a resume's `Command` in.
 
-The only module that reads LangGraph's stream API (`astream(..., version="v2")`). Each
-part becomes zero or more `RunEvent`s with their payload and namespace set; the event log
-stamps run, epoch and seq later.
+Each stream part (`astream(..., version="v2")`) becomes zero or more `RunEvent`s with
+their payload and namespace set; the event log stamps run, epoch and seq later.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.pregel import Pregel
 from langgraph.runtime import RunControl
-from langgraph.types import StreamMode
+from langgraph.types import Command, StateSnapshot, StreamMode
 
 from agent_service.codec import dump_json
 from glassbox.agent.v1 import events_pb2
+from glassbox.errors import InvalidRequestError, NothingToResumeError, UnknownInterruptError
 
 RunEvent = events_pb2.RunEvent
 Mode = events_pb2.StreamMode
@@ -54,10 +56,15 @@ def event(namespace: Sequence[str] = (), **payload: Any) -> RunEvent:
     return ev
 
 
-def now() -> Timestamp:
-    ts = Timestamp()
-    ts.GetCurrentTime()
-    return ts
+def thread_config(
+    thread_id: str, configurable: dict[str, Any] | None = None, *, run_id: str = ""
+) -> RunnableConfig:
+    """The config that points LangGraph at a thread's checkpoints (and names our run)."""
+    config: dict[str, Any] = {"configurable": {**(configurable or {}), "thread_id": thread_id}}
+    if run_id:
+        config["run_id"] = uuid.UUID(run_id)
+        config["metadata"] = {"glassbox_run_id": run_id}
+    return cast(RunnableConfig, config)
 
 
 async def stream_events(
@@ -230,3 +237,93 @@ def checkpoint_event(data: dict[str, Any]) -> events_pb2.CheckpointEvent:
         values_json=dump_json(data.get("values")),
         metadata_json=dump_json(metadata),
     )
+
+
+# -- pauses and resumes --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Answers for a paused thread: by interrupt id, or one value for its only interrupt."""
+
+    answers: dict[str, Any] = field(default_factory=dict)
+    value: Any = None
+    has_value: bool = False
+    update: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """How a paused thread carries on, worked out from its checkpoint without changing it."""
+
+    command: Command[Any] | None  # Command(resume=…) for interrupts; None: on from a breakpoint
+    edit: dict[str, Any] | None = None  # a breakpoint's state edit, made before carrying on
+
+    async def graph_input(self, graph: Pregel[Any, Any, Any, Any], thread_id: str) -> Any:
+        """Make the breakpoint's edit, the one side effect of a resume, and return the input
+        that carries the thread on. Called once per run, when the run starts executing."""
+        if self.edit:
+            # A checkpoint of its own (source "update"), as LangGraph records a human edit.
+            await graph.aupdate_state(thread_config(thread_id), self.edit)
+        return self.command
+
+
+async def plan_resume(
+    graph: Pregel[Any, Any, Any, Any], thread_id: str, resume: Resume
+) -> ResumePlan:
+    """Check `resume` against what the thread's checkpoint waits for, changing nothing;
+    raise what the caller must fix."""
+    snapshot = await graph.aget_state(thread_config(thread_id))
+    pending = {i.id: i for i in snapshot.interrupts}
+    if not pending and not snapshot.next:
+        raise NothingToResumeError("the thread is not paused: no interrupt, no breakpoint")
+    if not pending:  # a static breakpoint: apply the edit, then carry on from it
+        if resume.answers or resume.has_value:
+            raise UnknownInterruptError("the thread is at a breakpoint, which takes no answer")
+        return ResumePlan(None, resume.update)
+    unknown = sorted(set(resume.answers) - set(pending))
+    if unknown:
+        raise UnknownInterruptError(f"no pending interrupt {unknown}; pending: {sorted(pending)}")
+    if resume.has_value:
+        if len(pending) > 1:
+            raise InvalidRequestError(
+                f"{len(pending)} interrupts are pending; answer each by id: {sorted(pending)}"
+            )
+        answer: Any = resume.value
+    elif resume.answers:
+        answer = dict(resume.answers)
+    else:
+        raise InvalidRequestError(f"answer the pending interrupts: {sorted(pending)}")
+    return ResumePlan(Command(resume=answer, update=resume.update))
+
+
+def interrupt_events(snapshot: StateSnapshot) -> list[RunEvent]:
+    """What a thread is paused at: each pending interrupt, or the breakpoint's next nodes."""
+    by_id = {i.id: task for task in snapshot.tasks for i in task.interrupts}
+    events = []
+    for interrupt in snapshot.interrupts:
+        task = by_id.get(interrupt.id)
+        events.append(
+            event(
+                interrupt=events_pb2.InterruptEvent(
+                    interrupt_id=interrupt.id,
+                    value_json=dump_json(interrupt.value),
+                    node=task.name if task else "",
+                    kind=events_pb2.InterruptEvent.KIND_INTERRUPT,
+                )
+            )
+        )
+    if not events and snapshot.next:
+        checkpoint = str(snapshot.config.get("configurable", {}).get("checkpoint_id", ""))
+        for node in snapshot.next:
+            events.append(
+                event(
+                    interrupt=events_pb2.InterruptEvent(
+                        interrupt_id=f"breakpoint:{checkpoint}:{node}",
+                        value_json=b"null",
+                        node=node,
+                        kind=events_pb2.InterruptEvent.KIND_BREAKPOINT,
+                    )
+                )
+            )
+    return events

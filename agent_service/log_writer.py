@@ -1,0 +1,67 @@
+"""One run's events on their way into the event log, in order, batched by the log's pace.
+
+One append is in flight at a time; events produced meanwhile go together in the next,
+so a remote log (Redis) costs a round trip per batch, not per event. An in-process log
+never waits, so for it the writer appends inline instead of overlapping a task with the
+graph, which would only cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+
+from agent_service.event_log import EventLog
+from agent_service.metrics import AgentMetrics
+from agent_service.store import RunRecord, public_thread_id
+from glassbox.agent.v1 import events_pb2
+
+# Events a run may queue ahead of its log before the graph waits for the log.
+MAX_PENDING_EVENTS = 4096
+
+
+class RunLogWriter:
+    """Writes `record`'s events; keeps `record.epoch` and `record.last_seq` at what the
+    log holds."""
+
+    def __init__(self, log: EventLog, record: RunRecord, metrics: AgentMetrics) -> None:
+        self.log = log
+        self.record = record
+        self.metrics = metrics
+        self._thread_id = public_thread_id(record.thread_id)  # as its clients know it
+        self._pending: list[events_pb2.RunEvent] = []  # not yet in the log
+        self._append: asyncio.Task[None] | None = None  # the append in flight, if any
+
+    async def emit(self, ev: events_pb2.RunEvent) -> None:
+        """Queue `ev`; raise what the last append raised (the log failed: so does the run)."""
+        ev.run_id = self.record.run_id
+        ev.thread_id = self._thread_id
+        self._pending.append(ev)
+        append = self._append
+        if append is None or append.done():
+            self._append = None
+            if append is not None and not append.cancelled() and append.exception():
+                raise cast(BaseException, append.exception())
+            if self.log.appends_in_process:
+                await self._write()
+            else:
+                self._append = asyncio.create_task(self._write())
+        elif len(self._pending) >= MAX_PENDING_EVENTS:
+            await asyncio.shield(append)  # the log is behind: the graph waits for it
+
+    async def flush(self) -> None:
+        """Wait until every queued event is in the log (raising what the append raised)."""
+        while self._append is not None:
+            append = self._append
+            await asyncio.shield(append)
+            if self._append is append:
+                self._append = None
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            await self.log.append(self.record.run_id, batch)
+            for ev in batch:
+                self.metrics.event(ev)
+            self.record.last_seq = batch[-1].seq
+            self.record.epoch = batch[-1].epoch
