@@ -27,7 +27,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from edge import codec
 from edge.auth import ANONYMOUS, Caller, check_origin, refuse_token_in_url
 from edge.errors import as_glassbox_error
-from edge.requests import run_request
+from edge.run_requests import run_request
 from edge.state import EdgeState
 from glassbox.client import AgentClient, from_json
 from glassbox.errors import (

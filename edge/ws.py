@@ -30,7 +30,7 @@ from edge.auth import (
     refuse_token_in_url,
 )
 from edge.errors import as_glassbox_error, error_body
-from edge.requests import run_request
+from edge.run_requests import run_request
 from edge.state import EdgeState
 from glassbox.agent.v1 import agent_service_pb2 as api
 from glassbox.agent.v1.events_pb2 import RunEvent
