@@ -9,6 +9,7 @@ the proto reaches every caller; `scripts/gen_js.py` writes the same lists for Ja
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 from google.protobuf.descriptor import EnumDescriptor
 
@@ -28,8 +29,15 @@ def enum_numbers(enum: EnumDescriptor) -> dict[str, int]:
     return {name: number for number, name in enum_names(enum).items() if number}
 
 
-STREAM_MODES: Mapping[str, int] = enum_numbers(events_pb2.StreamMode.DESCRIPTOR)
-BUSY_POLICIES: Mapping[str, int] = enum_numbers(agent_service_pb2.BusyPolicy.DESCRIPTOR)
+# Typed as the generated enums' values, so the maps fill request fields directly.
+STREAM_MODES = cast(
+    Mapping[str, events_pb2.StreamMode.ValueType],
+    enum_numbers(events_pb2.StreamMode.DESCRIPTOR),
+)
+BUSY_POLICIES = cast(
+    Mapping[str, agent_service_pb2.BusyPolicy.ValueType],
+    enum_numbers(agent_service_pb2.BusyPolicy.DESCRIPTOR),
+)
 RUN_STATUSES: Mapping[str, int] = enum_numbers(events_pb2.RunStatus.DESCRIPTOR)
 THREAD_STATUSES: Mapping[str, int] = enum_numbers(resources_pb2.ThreadStatus.DESCRIPTOR)
 TOOL_CALL_PHASES: Mapping[int, str] = enum_names(events_pb2.ToolCallEvent.Phase.DESCRIPTOR)
@@ -50,7 +58,7 @@ _Mode = events_pb2.StreamMode
 # JS client): every token, node update, custom write and tool execution. `values` (the whole
 # state after every step, growing with the conversation) and the introspection modes
 # (debug, tasks, checkpoints) are for callers who ask.
-DEFAULT_STREAM_MODES: tuple[int, ...] = (
+DEFAULT_STREAM_MODES: tuple[events_pb2.StreamMode.ValueType, ...] = (
     _Mode.STREAM_MODE_UPDATES,
     _Mode.STREAM_MODE_MESSAGES,
     _Mode.STREAM_MODE_CUSTOM,
