@@ -593,10 +593,8 @@ type RunTransport = {
 
 // -- run.js -------------------------------------------------------------------
 /**
- * What a run needs from the client that drives it.
+ * What a run's control needs from the client that drives it.
  * @typedef {object} RunOwner
- * @property {(options: import('./types.js').ResumeOptions) => Run} resume
- * @property {(run: Run) => Promise<RunRecord>} cancel
  * @property {(control: RunControl) => void} forget the run is over: drop what refers to it
  * @property {(control: RunControl) => void} gap events are missing: ask for them again
  * @property {(control: RunControl, info: ResyncInfo) => void} resync the log cannot say: reload
@@ -621,9 +619,9 @@ type RunTransport = {
  * @extends {Emitter<RunEvents>}
  */
 export class Run extends Emitter<RunEvents> {
-    /** @param {RunOwner} client @param {RunControl} control */
-    constructor(client: RunOwner, control: RunControl);
-    client: RunOwner;
+    /** @param {GlassboxClient} client @param {RunControl} control */
+    constructor(client: GlassboxClient, control: RunControl);
+    client: GlassboxClient;
     /** @type {string} */
     threadId: string;
     /** @type {string} */
@@ -671,8 +669,8 @@ export class Run extends Emitter<RunEvents> {
  * feed it (`accept`, `receive`); it hands events to the Run in order, exactly once.
  */
 declare class RunControl {
-    /** @param {RunOwner} owner @param {RunRequest} request */
-    constructor(owner: RunOwner, request: RunRequest);
+    /** @param {GlassboxClient} client @param {RunOwner} owner @param {RunRequest} request */
+    constructor(client: GlassboxClient, owner: RunOwner, request: RunRequest);
     owner: RunOwner;
     request: RunRequest;
     cursor: Cursor;
@@ -729,11 +727,9 @@ type ResyncInfo = {
     status?: string;
 };
 /**
- * What a run needs from the client that drives it.
+ * What a run's control needs from the client that drives it.
  */
 type RunOwner = {
-    resume: (options: ResumeOptions) => Run;
-    cancel: (run: Run) => Promise<RunRecord>;
     /**
      * the run is over: drop what refers to it
      */
@@ -937,15 +933,5 @@ export class GlassboxClient extends Emitter<{
      * @returns {Promise<any>}
      */
     http(method: string, path: string, body?: unknown, extra?: RequestExtra): Promise<any>;
-    /** The run is over: forget it (RunOwner). @param {RunControl} control */
-    forget(control: RunControl): void;
-    /** A gap in seq: ask for the missing events; the early ones wait in order (RunOwner). @param {RunControl} control */
-    gap(control: RunControl): void;
-    /**
-     * The log could not fill the gap: hold the run's events, reload state over REST, tell the
-     * application (`resync`), then go on from the first event the log still has (RunOwner).
-     * @param {RunControl} control @param {ResyncInfo} info
-     */
-    resync(control: RunControl, info: ResyncInfo): Promise<void>;
     #private;
 }

@@ -263,7 +263,7 @@ var EventQueue = class {
 var Run = class extends Emitter {
   /** @type {RunControl} */
   #control;
-  /** @param {RunOwner} client @param {RunControl} control */
+  /** @param {GlassboxClient} client @param {RunControl} control */
   constructor(client, control) {
     super();
     this.client = client;
@@ -316,8 +316,8 @@ var Deferred = class {
   }
 };
 var RunControl = class {
-  /** @param {RunOwner} owner @param {RunRequest} request */
-  constructor(owner, request) {
+  /** @param {GlassboxClient} client @param {RunOwner} owner @param {RunRequest} request */
+  constructor(client, owner, request) {
     this.owner = owner;
     this.request = request;
     this.cursor = new Cursor(request.body.epoch ?? "", request.body.after_seq ?? 0);
@@ -328,7 +328,7 @@ var RunControl = class {
     this.backlog = [];
     this.queues = /* @__PURE__ */ new Set();
     this.error = null;
-    this.run = new Run(owner, this);
+    this.run = new Run(client, this);
   }
   get finished() {
     return this.run.finished;
@@ -998,7 +998,7 @@ var GlassboxClient = class extends Emitter {
     body.graph = options.graph;
     body.input = options.input ?? {};
     body.thread_id ||= newId();
-    return this.#start(new RunControl(this, { op: "run", body }));
+    return this.#start(new RunControl(this, this.#owner, { op: "run", body }));
   }
   /**
    * Answer a paused thread: `answers` per interrupt id, or `value` for its only interrupt.
@@ -1011,7 +1011,7 @@ var GlassboxClient = class extends Emitter {
     if (options.answers !== void 0) body.answers = options.answers;
     if ("value" in options) body.value = options.value;
     if (options.update !== void 0) body.update = options.update;
-    return this.#start(new RunControl(this, { op: "resume", body }));
+    return this.#start(new RunControl(this, this.#owner, { op: "resume", body }));
   }
   /**
    * Follow a run that is already going (after a page reload, in another tab …), from
@@ -1020,7 +1020,7 @@ var GlassboxClient = class extends Emitter {
    * @returns {Run}
    */
   join(options) {
-    const control = new RunControl(this, {
+    const control = new RunControl(this, this.#owner, {
       op: "join",
       body: {
         run_id: options.runId,
@@ -1127,23 +1127,25 @@ var GlassboxClient = class extends Emitter {
     this.#transport.start(control);
     return control.run;
   }
-  /** The run is over: forget it (RunOwner). @param {RunControl} control */
-  forget(control) {
+  /** What the runs' controls may reach of this client. @type {import('./run.js').RunOwner} */
+  #owner = {
+    forget: (control) => this.#forget(control),
+    gap: (control) => this.#transport.gap(control),
+    resync: (control, info) => this.#resync(control, info)
+  };
+  /** The run is over: forget it. @param {RunControl} control */
+  #forget(control) {
     this.#active.delete(control);
     const { runId } = control.run;
     if (runId && this.#byRunId.get(runId) === control) this.#byRunId.delete(runId);
     this.#transport.forget(control);
   }
-  /** A gap in seq: ask for the missing events; the early ones wait in order (RunOwner). @param {RunControl} control */
-  gap(control) {
-    this.#transport.gap(control);
-  }
   /**
    * The log could not fill the gap: hold the run's events, reload state over REST, tell the
-   * application (`resync`), then go on from the first event the log still has (RunOwner).
+   * application (`resync`), then go on from the first event the log still has.
    * @param {RunControl} control @param {ResyncInfo} info
    */
-  async resync(control, info) {
+  async #resync(control, info) {
     if (!control.hold()) return;
     const run = control.run;
     let state = null;
@@ -1207,7 +1209,7 @@ var GlassboxClient = class extends Emitter {
       track: (runId, control) => {
         this.#byRunId.set(runId, control);
       },
-      resync: (control, info) => this.resync(control, info),
+      resync: (control, info) => this.#resync(control, info),
       setState: (state, detail) => this.#setState(state, detail),
       fallBack: () => this.#fallBack(),
       error: (error) => this.emit("error", error),

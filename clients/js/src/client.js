@@ -120,7 +120,7 @@ export class GlassboxClient extends Emitter {
     // thread and its command_id is applied once. The run creates the thread: the agent
     // makes a thread it has not seen for a run that names a graph.
     body.thread_id ||= newId();
-    return this.#start(new RunControl(this, { op: 'run', body }));
+    return this.#start(new RunControl(this, this.#owner, { op: 'run', body }));
   }
 
   /**
@@ -134,7 +134,7 @@ export class GlassboxClient extends Emitter {
     if (options.answers !== undefined) body.answers = options.answers;
     if ('value' in options) body.value = options.value;
     if (options.update !== undefined) body.update = options.update;
-    return this.#start(new RunControl(this, { op: 'resume', body }));
+    return this.#start(new RunControl(this, this.#owner, { op: 'resume', body }));
   }
 
   /**
@@ -144,7 +144,7 @@ export class GlassboxClient extends Emitter {
    * @returns {Run}
    */
   join(options) {
-    const control = new RunControl(this, {
+    const control = new RunControl(this, this.#owner, {
       op: 'join',
       body: {
         run_id: options.runId,
@@ -266,25 +266,27 @@ export class GlassboxClient extends Emitter {
     return control.run;
   }
 
-  /** The run is over: forget it (RunOwner). @param {RunControl} control */
-  forget(control) {
+  /** What the runs' controls may reach of this client. @type {import('./run.js').RunOwner} */
+  #owner = {
+    forget: (control) => this.#forget(control),
+    gap: (control) => this.#transport.gap(control),
+    resync: (control, info) => this.#resync(control, info),
+  };
+
+  /** The run is over: forget it. @param {RunControl} control */
+  #forget(control) {
     this.#active.delete(control);
     const { runId } = control.run;
     if (runId && this.#byRunId.get(runId) === control) this.#byRunId.delete(runId);
     this.#transport.forget(control);
   }
 
-  /** A gap in seq: ask for the missing events; the early ones wait in order (RunOwner). @param {RunControl} control */
-  gap(control) {
-    this.#transport.gap(control);
-  }
-
   /**
    * The log could not fill the gap: hold the run's events, reload state over REST, tell the
-   * application (`resync`), then go on from the first event the log still has (RunOwner).
+   * application (`resync`), then go on from the first event the log still has.
    * @param {RunControl} control @param {ResyncInfo} info
    */
-  async resync(control, info) {
+  async #resync(control, info) {
     if (!control.hold()) return;
     const run = control.run;
     /** @type {ThreadState | null} */
@@ -343,7 +345,7 @@ export class GlassboxClient extends Emitter {
       active: () => this.#active,
       find: (runId) => this.#byRunId.get(runId),
       track: (runId, control) => { this.#byRunId.set(runId, control); },
-      resync: (control, info) => this.resync(control, info),
+      resync: (control, info) => this.#resync(control, info),
       setState: (state, detail) => this.#setState(state, detail),
       fallBack: () => this.#fallBack(),
       error: (error) => this.emit('error', error),

@@ -3,16 +3,15 @@ import { Cursor } from './cursor.js';
 import { Emitter } from './emitter.js';
 import { EventQueue } from './queue.js';
 
+/** @import { GlassboxClient } from './client.js' */
 /** @import { GlassboxError } from './errors.js' */
 /** @import { ErrorEvent, EventOfType, InterruptEvent, Json, Resync, RunEndedEvent, RunEvent, RunRecord, RunSettings } from './types.js' */
 /** @typedef {{op: 'run' | 'resume' | 'join', body: Record<string, any>}} RunRequest */
 /** @typedef {{epoch?: string, first_seq?: number, recovered?: boolean, status?: string}} ResyncInfo */
 
 /**
- * What a run needs from the client that drives it.
+ * What a run's control needs from the client that drives it.
  * @typedef {object} RunOwner
- * @property {(options: import('./types.js').ResumeOptions) => Run} resume
- * @property {(run: Run) => Promise<RunRecord>} cancel
  * @property {(control: RunControl) => void} forget the run is over: drop what refers to it
  * @property {(control: RunControl) => void} gap events are missing: ask for them again
  * @property {(control: RunControl, info: ResyncInfo) => void} resync the log cannot say: reload
@@ -42,7 +41,7 @@ export class Run extends Emitter {
   /** @type {RunControl} */
   #control;
 
-  /** @param {RunOwner} client @param {RunControl} control */
+  /** @param {GlassboxClient} client @param {RunControl} control */
   constructor(client, control) {
     super();
     this.client = client;
@@ -115,8 +114,8 @@ class Deferred {
  * feed it (`accept`, `receive`); it hands events to the Run in order, exactly once.
  */
 export class RunControl {
-  /** @param {RunOwner} owner @param {RunRequest} request */
-  constructor(owner, request) {
+  /** @param {GlassboxClient} client @param {RunOwner} owner @param {RunRequest} request */
+  constructor(client, owner, request) {
     this.owner = owner;
     this.request = request;
     this.cursor = new Cursor(request.body.epoch ?? '', request.body.after_seq ?? 0);
@@ -134,7 +133,7 @@ export class RunControl {
     this.queues = new Set();
     /** @type {GlassboxError | null} */
     this.error = null;
-    this.run = new Run(owner, this);
+    this.run = new Run(client, this);
   }
 
   get finished() {
