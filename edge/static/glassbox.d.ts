@@ -769,6 +769,15 @@ declare class Deferred<T> {
 }
 
 // -- websocket.js -------------------------------------------------------------
+/**
+ * The frames the edge sends (edge/frames.py's SERVER_FRAMES).
+ * @typedef {{type: 'welcome', principal: string, protocol: string, max_frame_bytes: number}
+ *   | {type: 'accepted', id: string, run_id: string, thread_id: string, recovered?: boolean, epoch?: string, first_seq?: number, status?: string}
+ *   | {type: 'events', id?: string, run_id: string, events: RunEvent[]}
+ *   | {type: 'error', id?: string, run_id?: string, error: {code: string, message: string, hint?: string, retryable: boolean}}
+ *   | {type: 'cancelled', id?: string, run: RunRecord}
+ *   | {type: 'pong', id?: string}} ServerFrame
+ */
 export const PROTOCOL: "glassbox.v1";
 /** A RunTransport (transport.js); the client holds it as one, which checks the shape. */
 declare class WebSocketTransport {
@@ -800,6 +809,49 @@ declare class WebSocketTransport {
     close(): void;
     #private;
 }
+/**
+ * The frames the edge sends (edge/frames.py's SERVER_FRAMES).
+ */
+type ServerFrame = {
+    type: "welcome";
+    principal: string;
+    protocol: string;
+    max_frame_bytes: number;
+} | {
+    type: "accepted";
+    id: string;
+    run_id: string;
+    thread_id: string;
+    recovered?: boolean;
+    epoch?: string;
+    first_seq?: number;
+    status?: string;
+} | {
+    type: "events";
+    id?: string;
+    run_id: string;
+    events: RunEvent[];
+} | {
+    type: "error";
+    id?: string;
+    run_id?: string;
+    error: {
+        code: string;
+        message: string;
+        hint?: string;
+        retryable: boolean;
+    };
+} | {
+    type: "cancelled";
+    id?: string;
+    run: RunRecord;
+} | {
+    type: "pong";
+    id?: string;
+};
+type RunFrame = Exclude<ServerFrame, {
+    type: "welcome";
+}>;
 type Pending = {
     run?: RunControl;
     resolve?: (record: RunRecord) => void;

@@ -793,7 +793,7 @@ var WebSocketTransport = class {
     ws.onerror = () => {
     };
   }
-  /** @param {WebSocket} ws @param {{principal: string, max_frame_bytes: number}} frame */
+  /** @param {WebSocket} ws @param {Extract<ServerFrame, {type: 'welcome'}>} frame */
   #welcome(ws, frame) {
     this.#open = true;
     this.#everOpened = true;
@@ -809,7 +809,7 @@ var WebSocketTransport = class {
     this.#startPinging(ws);
     this.host.setState("open", { principal: frame.principal });
   }
-  /** @param {any} frame */
+  /** @param {RunFrame} frame */
   #frame(frame) {
     const request = frame.id ? this.#requests.get(frame.id) : void 0;
     switch (frame.type) {
@@ -842,7 +842,7 @@ var WebSocketTransport = class {
       default:
     }
   }
-  /** @param {any} frame @param {Pending | undefined} request */
+  /** @param {Extract<RunFrame, {type: 'error'}>} frame @param {Pending | undefined} request */
   #error(frame, request) {
     const error = new GlassboxError(frame.error);
     if (frame.id) this.#requests.delete(frame.id);

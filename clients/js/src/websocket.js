@@ -9,7 +9,17 @@ import { backoff } from './transport.js';
 
 /** @import { RunControl } from './run.js' */
 /** @import { TransportHost } from './transport.js' */
-/** @import { RunRecord } from './types.js' */
+/** @import { RunEvent, RunRecord } from './types.js' */
+/**
+ * The frames the edge sends (edge/frames.py's SERVER_FRAMES).
+ * @typedef {{type: 'welcome', principal: string, protocol: string, max_frame_bytes: number}
+ *   | {type: 'accepted', id: string, run_id: string, thread_id: string, recovered?: boolean, epoch?: string, first_seq?: number, status?: string}
+ *   | {type: 'events', id?: string, run_id: string, events: RunEvent[]}
+ *   | {type: 'error', id?: string, run_id?: string, error: {code: string, message: string, hint?: string, retryable: boolean}}
+ *   | {type: 'cancelled', id?: string, run: RunRecord}
+ *   | {type: 'pong', id?: string}} ServerFrame
+ */
+/** @typedef {Exclude<ServerFrame, {type: 'welcome'}>} RunFrame */
 /** @typedef {{run?: RunControl, resolve?: (record: RunRecord) => void, reject?: (error: GlassboxError) => void}} Pending */
 
 export const PROTOCOL = 'glassbox.v1';
@@ -174,6 +184,7 @@ export class WebSocketTransport {
     };
     ws.onmessage = (message) => {
       if (typeof message.data !== 'string') return;
+      /** @type {ServerFrame} */
       let frame;
       try {
         frame = JSON.parse(message.data);
@@ -193,7 +204,7 @@ export class WebSocketTransport {
     ws.onerror = () => {};
   }
 
-  /** @param {WebSocket} ws @param {{principal: string, max_frame_bytes: number}} frame */
+  /** @param {WebSocket} ws @param {Extract<ServerFrame, {type: 'welcome'}>} frame */
   #welcome(ws, frame) {
     this.#open = true;
     this.#everOpened = true;
@@ -210,7 +221,7 @@ export class WebSocketTransport {
     this.host.setState('open', { principal: frame.principal });
   }
 
-  /** @param {any} frame */
+  /** @param {RunFrame} frame */
   #frame(frame) {
     const request = frame.id ? this.#requests.get(frame.id) : undefined;
     switch (frame.type) {
@@ -244,7 +255,7 @@ export class WebSocketTransport {
     }
   }
 
-  /** @param {any} frame @param {Pending | undefined} request */
+  /** @param {Extract<RunFrame, {type: 'error'}>} frame @param {Pending | undefined} request */
   #error(frame, request) {
     const error = new GlassboxError(frame.error);
     if (frame.id) this.#requests.delete(frame.id);
