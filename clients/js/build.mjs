@@ -24,6 +24,8 @@ const HEADER = (what) =>
   '// The Glassbox browser client; its source, tests and package are in clients/js.\n';
 
 async function bundle() {
+  // esbuild keeps no top-level comment: carry index.js's usage note into the bundle.
+  const usage = readFileSync(join(HERE, 'src', 'index.js'), 'utf8').match(/\/\*\*[\s\S]*?\*\//)?.[0] ?? '';
   const result = await build({
     absWorkingDir: HERE,
     entryPoints: ['src/index.js'],
@@ -32,7 +34,7 @@ async function bundle() {
     target: 'es2022',
     write: false,
     legalComments: 'none',
-    banner: { js: HEADER('esbuild') },
+    banner: { js: `${HEADER('esbuild')}\n${usage}\n` },
     logLevel: 'error',
   });
   return result.outputFiles[0].text;
