@@ -22,6 +22,7 @@ from langgraph.types import Command, StateSnapshot, StreamMode
 from agent_service.codec import dump_json
 from glassbox.agent.v1 import events_pb2
 from glassbox.errors import InvalidRequestError, NothingToResumeError, UnknownInterruptError
+from glassbox.names import DEFAULT_STREAM_MODES
 
 RunEvent = events_pb2.RunEvent
 Mode = events_pb2.StreamMode
@@ -37,12 +38,7 @@ LANGGRAPH_MODE: dict[int, str] = {
     Mode.STREAM_MODE_CHECKPOINTS: "checkpoints",
     Mode.STREAM_MODE_TOOLS: "tools",
 }
-DEFAULT_MODES: tuple[int, ...] = (
-    Mode.STREAM_MODE_UPDATES,
-    Mode.STREAM_MODE_MESSAGES,
-    Mode.STREAM_MODE_CUSTOM,
-    Mode.STREAM_MODE_TOOLS,
-)
+DEFAULT_MODES: tuple[int, ...] = DEFAULT_STREAM_MODES
 # Keys LangGraph puts beside node names in `updates` parts; interrupts are reported from
 # the checkpoint once the run pauses, so every mode choice sees them.
 _UPDATE_META_KEYS = frozenset({"__interrupt__", "__metadata__"})

@@ -28,7 +28,7 @@ from typing import Any
 from starlette.websockets import WebSocket
 
 from edge import codec, websocket
-from edge.requests import run_request
+from edge.run_requests import run_request
 from edge.state import EdgeState
 from glassbox.agent.v1.events_pb2 import RunEvent
 from glassbox.client import AgentClient, from_json

@@ -18,21 +18,15 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import orjson
-from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from glassbox.agent.v1 import events_pb2
+from glassbox.names import enum_names
 
 RunEvent = events_pb2.RunEvent
 Converter = Callable[[Message], dict[str, Any]]
 _converters: dict[str, Converter] = {}
-
-
-def _enum_names(enum: EnumDescriptor) -> dict[int, str]:
-    """RUN_STATUS_SUCCESS → "success": drop the prefix every value of the enum shares."""
-    names = [v.name for v in enum.values]
-    prefix = names[0].rsplit("_", 1)[0] + "_" if names[0].endswith("_UNSPECIFIED") else ""
-    return {v.number: v.name.removeprefix(prefix).lower() for v in enum.values}
 
 
 def _field_reader(field: FieldDescriptor) -> tuple[str, Callable[[Any], Any]]:
@@ -41,7 +35,7 @@ def _field_reader(field: FieldDescriptor) -> tuple[str, Callable[[Any], Any]]:
     if field.type == FieldDescriptor.TYPE_BYTES and name.endswith("_json"):
         return name.removesuffix("_json"), lambda v: orjson.Fragment(v) if v else None
     if field.enum_type is not None:
-        names = _enum_names(field.enum_type)
+        names = enum_names(field.enum_type)
         if repeated:
             return name, lambda vs: [names.get(v, str(v)) for v in vs]
         return name, lambda v: names.get(v, str(v))
@@ -125,4 +119,4 @@ def status_name(status: int) -> str:
     return _RUN_STATUS[status]
 
 
-_RUN_STATUS = _enum_names(events_pb2.RunStatus.DESCRIPTOR)
+_RUN_STATUS = enum_names(events_pb2.RunStatus.DESCRIPTOR)

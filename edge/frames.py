@@ -12,9 +12,14 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from glassbox.errors import InvalidRequestError
-
-STREAM_MODES = ["values", "updates", "messages", "custom", "debug", "tasks", "checkpoints", "tools"]
-BUSY_POLICIES = ["reject", "enqueue", "interrupt"]
+from glassbox.names import (
+    BUSY_POLICIES,
+    DEFAULT_BUSY_POLICY,
+    DEFAULT_STREAM_MODE_NAMES,
+    EVENT_TYPES,
+    RUN_STATUSES,
+    STREAM_MODES,
+)
 
 _id = {"type": "string", "maxLength": 128, "description": "chosen by the client, echoed"}
 _uuidish = {"type": "string", "minLength": 1, "maxLength": 128}
@@ -25,14 +30,17 @@ _names = {"type": "array", "items": {"type": "string", "maxLength": 128}, "maxIt
 RUN_OPTIONS: dict[str, Any] = {
     "stream_modes": {
         "type": "array",
-        "items": {"enum": STREAM_MODES},
+        "items": {"enum": list(STREAM_MODES)},
         "uniqueItems": True,
-        "description": "LangGraph stream modes; default messages, updates, custom",
+        "description": f"LangGraph stream modes; default {', '.join(DEFAULT_STREAM_MODE_NAMES)}",
     },
     "subgraphs": {"type": "boolean", "description": "also stream from subgraphs"},
     "config": {**_object, "description": "LangGraph config: configurable, tags, recursion_limit"},
     "metadata": _object,
-    "if_busy": {"enum": BUSY_POLICIES, "description": "when the thread is running already"},
+    "if_busy": {
+        "enum": list(BUSY_POLICIES),
+        "description": f"when the thread is running already; default {DEFAULT_BUSY_POLICY}",
+    },
     "cancel_on_disconnect": {"type": "boolean"},
     "interrupt_before": _names,
     "interrupt_after": _names,
@@ -135,23 +143,7 @@ EVENT: dict[str, Any] = {
         "seq": {"type": "integer", "minimum": 1},
         "ns": {"type": "array", "items": {"type": "string"}},
         "time": {"type": "integer", "description": "ms since the Unix epoch"},
-        "type": {
-            "enum": [
-                "run_started",
-                "values",
-                "updates",
-                "message_delta",
-                "message_complete",
-                "tool_call",
-                "custom",
-                "debug",
-                "task",
-                "checkpoint",
-                "interrupt",
-                "error",
-                "run_ended",
-            ]
-        },
+        "type": {"enum": list(EVENT_TYPES)},
     },
     "required": ["run_id", "thread_id", "epoch", "seq", "ns", "time", "type"],
 }
@@ -177,7 +169,7 @@ SERVER_FRAMES: dict[str, dict[str, Any]] = {
             "epoch": {"type": "string"},
             "first_seq": {"type": "integer"},
             "status": {
-                "enum": ["pending", "running", "success", "interrupted", "error", "cancelled"],
+                "enum": list(RUN_STATUSES),
                 "description": "joins only: the run's status when joined; with recovered "
                 "false and a finished status nothing follows: read the thread's state",
             },

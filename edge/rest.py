@@ -19,7 +19,7 @@ from starlette.responses import Response
 from edge import codec, frames
 from edge.auth import check_origin
 from edge.errors import as_glassbox_error, error_response
-from edge.requests import run_request
+from edge.run_requests import run_request
 from edge.state import EdgeState
 from glassbox.client import AgentClient
 from glassbox.errors import (

@@ -23,8 +23,8 @@ from starlette.responses import Response, StreamingResponse
 
 from edge import codec
 from edge.errors import as_glassbox_error, error_body, error_response
-from edge.requests import run_request
 from edge.rest import caller_client, read_json, run_body
+from edge.run_requests import run_request
 from edge.state import EdgeState
 from glassbox.agent.v1 import events_pb2
 from glassbox.errors import InvalidRequestError, RunNotFoundError, UnavailableError

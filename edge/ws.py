@@ -20,7 +20,7 @@ from starlette.websockets import WebSocket
 from edge import codec, frames, websocket
 from edge.auth import SUBPROTOCOL
 from edge.errors import error_body
-from edge.requests import run_request
+from edge.run_requests import run_request
 from edge.state import EdgeState
 from glassbox.agent.v1 import agent_service_pb2 as api
 from glassbox.agent.v1.events_pb2 import RunEvent

@@ -32,6 +32,13 @@ WS_4403_FORBIDDEN = 4403
 WS_4404_NOT_FOUND = 4404
 WS_4408_SLOW_CONSUMER = 4408
 WS_4429_RATE_LIMITED = 4429
+# The same codes by name (WS_4408_SLOW_CONSUMER → SLOW_CONSUMER), for clients in other
+# languages: scripts/gen_js.py writes them into the JavaScript client.
+CLOSE_CODES: Mapping[str, int] = {
+    name.split("_", 2)[2]: code
+    for name, code in dict(globals()).items()
+    if name.startswith("WS_") and isinstance(code, int)
+}
 
 # How every gRPC status reads over HTTP when no catalogue row says otherwise
 # (google.rpc.Code's documented mapping; CANCELLED is nginx's 499).
@@ -413,7 +420,3 @@ def from_rpc_error(error: grpc.RpcError) -> GlassboxError:
     """The catalogued error behind a failed call (grpc.aio.AioRpcError or a sync error)."""
     call: Any = error
     return from_status(call.code(), call.details() or "", call.trailing_metadata())
-
-
-def grpc_code_number(status: grpc.StatusCode) -> int:
-    return int(status.value[0])

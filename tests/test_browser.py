@@ -423,8 +423,9 @@ async def test_the_client_library_with_a_token(
 
 
 async def test_glassbox_js_checks_against_its_types() -> None:
-    """glassbox.js and app.js (JSDoc, strict) agree with glassbox.d.ts, and an application
-    written against the types (tests/browser/types.ts) compiles."""
+    """The demo page (JSDoc, strict) agrees with glassbox.d.ts, the types tsc emitted from
+    the client's source (clients/js), and an application written against them
+    (tests/browser/types.ts) compiles."""
     require(shutil.which("node") is not None, "Node.js is not installed")
     tsc = ROOT / "node_modules" / ".bin" / "tsc"
     require(tsc.is_file(), "node_modules lacks typescript; run `npm install`")

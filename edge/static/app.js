@@ -2,10 +2,11 @@
 // The demo page: a chat with the `demo` graph over glassbox.js, with the agent's path, its
 // state, approvals and the connection in view. `?transport=sse` forces the SSE fallback.
 
-import { GlassboxClient } from './glassbox.js';
+import { DEFAULT_STREAM_MODES, GlassboxClient } from './glassbox.js';
 
 const GRAPH = 'demo';
-const STREAM_MODES = /** @type {import('./glassbox').StreamMode[]} */ (['messages', 'updates', 'custom', 'tools', 'tasks']);
+// The agent's path shows each node as it starts and ends: the tasks mode, on top of the default.
+const STREAM_MODES = /** @type {import('./glassbox').StreamMode[]} */ ([...DEFAULT_STREAM_MODES, 'tasks']);
 const PRIORITIES = ['low', 'normal', 'high'];
 
 const query = new URLSearchParams(location.search);

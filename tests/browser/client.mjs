@@ -12,14 +12,14 @@ await scenario(async ({ context }) => {
   page.on('websocket', (ws) => sockets.push(ws.url()));
   await page.goto(`${PAGE_URL}glassbox.d.ts`); // any page of the edge's origin
   const out = await page.evaluate(async ({ alice, bob }) => {
-    const { GlassboxClient } = await import('/glassbox.js');
+    const { GlassboxClient, DEFAULT_STREAM_MODES } = await import('/glassbox.js');
     const states = [];
     const gb = new GlassboxClient({ token: alice, onState: (change) => states.push(change.state) });
 
     const run = gb.run({
       graph: 'demo',
       input: { messages: [{ role: 'user', content: 'File a ticket: the VPN drops every hour' }] },
-      streamModes: ['messages', 'updates', 'custom', 'tools'],
+      streamModes: [...DEFAULT_STREAM_MODES],
     });
     const types = [];
     for await (const event of run) types.push(event.type);

@@ -1,5 +1,12 @@
 // glassbox.d.ts as an application sees it: compiled (never run) by `tsc -p tests/browser`.
-import { GlassboxClient, GlassboxError, type RunEvent, type ThreadState } from '../../edge/static/glassbox.js';
+import {
+  DEFAULT_STREAM_MODES,
+  GlassboxClient,
+  GlassboxError,
+  type RunEvent,
+  type StreamMode,
+  type ThreadState,
+} from '../../edge/static/glassbox.js';
 
 const gb = new GlassboxClient({ url: 'https://edge.example', token: async () => 'token' });
 gb.on('state', ({ state, delayMs }) => console.log(state, delayMs ?? 0));
@@ -8,7 +15,7 @@ export async function chat(question: string): Promise<string> {
   const run = gb.run({
     graph: 'demo',
     input: { messages: [{ role: 'user', content: question }] },
-    streamModes: ['messages', 'updates', 'custom', 'tools'],
+    streamModes: [...DEFAULT_STREAM_MODES, 'values'] satisfies StreamMode[],
   });
   let text = '';
   run.on('message_delta', (event) => { text += event.token; });

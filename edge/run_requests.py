@@ -6,21 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from glassbox.agent.v1 import agent_service_pb2 as api
-from glassbox.agent.v1 import events_pb2
 from glassbox.client import resume_command, to_json
 from glassbox.errors import InvalidRequestError
-
-DEFAULT_MODES = ("messages", "updates", "custom")
-_MODES = {
-    name.removeprefix("STREAM_MODE_").lower(): number
-    for name, number in events_pb2.StreamMode.items()
-    if number
-}
-_BUSY = {
-    name.removeprefix("BUSY_POLICY_").lower(): number
-    for name, number in api.BusyPolicy.items()
-    if number
-}
+from glassbox.names import BUSY_POLICIES, DEFAULT_BUSY_POLICY, STREAM_MODES
 
 
 def run_request(body: Mapping[str, Any], *, thread_id: str = "") -> api.StreamRunRequest:
@@ -28,22 +16,25 @@ def run_request(body: Mapping[str, Any], *, thread_id: str = "") -> api.StreamRu
 
     A body with `answers`, `value` or `update` and no `input` is a resume.
     """
-    modes = body.get("stream_modes") or DEFAULT_MODES
-    unknown = [m for m in modes if m not in _MODES]
+    # No modes named: none sent, and the agent service applies the one default.
+    modes = body.get("stream_modes") or ()
+    unknown = [m for m in modes if m not in STREAM_MODES]
     if unknown:
-        raise InvalidRequestError(f"unknown stream mode {unknown[0]!r}: use {', '.join(_MODES)}")
-    policy = body.get("if_busy", "reject")
-    if policy not in _BUSY:
-        raise InvalidRequestError(f"if_busy {policy!r}: use one of {', '.join(_BUSY)}")
+        raise InvalidRequestError(
+            f"unknown stream mode {unknown[0]!r}: use {', '.join(STREAM_MODES)}"
+        )
+    policy = body.get("if_busy", DEFAULT_BUSY_POLICY)
+    if policy not in BUSY_POLICIES:
+        raise InvalidRequestError(f"if_busy {policy!r}: use one of {', '.join(BUSY_POLICIES)}")
     request = api.StreamRunRequest(
         thread_id=thread_id or body.get("thread_id", ""),
         graph=body.get("graph", ""),
-        stream_modes=[_MODES[m] for m in modes],
+        stream_modes=[STREAM_MODES[m] for m in modes],
         subgraphs=bool(body.get("subgraphs", False)),
         interrupt_before=body.get("interrupt_before", ()),
         interrupt_after=body.get("interrupt_after", ()),
         config_json=to_json(body["config"]) if body.get("config") else b"",
-        if_busy=_BUSY[policy],
+        if_busy=BUSY_POLICIES[policy],
         cancel_on_disconnect=bool(body.get("cancel_on_disconnect", False)),
         command_id=body.get("command_id", ""),
         metadata_json=to_json(body["metadata"]) if body.get("metadata") else b"",
