@@ -10,7 +10,6 @@ answer. A transport (REST, SSE) is then its protocol and nothing else.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,28 +38,60 @@ NO_NUL = "^[^\\u0000]*$"
 MAX_SEQ = 2**63 - 1  # seqs travel as int64 in the event logs' stores
 
 
-def no_nul(schema: dict[str, Any]) -> dict[str, Any]:
-    """`schema` with every string that has no pattern of its own held free of NUL."""
-    out = copy.deepcopy(schema)
-    pending = [out]
-    while pending:
-        node = pending.pop()
-        if node.get("type") == "string" and "pattern" not in node and "enum" not in node:
-            node["pattern"] = NO_NUL
-        for value in node.values():
-            if isinstance(value, dict):
-                pending.append(value)
-            elif isinstance(value, list):
-                pending.extend(v for v in value if isinstance(v, dict))
-    return out
-
-
-ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_NUL}
-NAME = {"type": "string", "maxLength": 128, "pattern": NO_NUL}
 FREE_JSON = (
     f"any JSON, nested at most {codec.MAX_JSON_DEPTH} levels deep, with no NUL (\\u0000) in "
     "its strings or keys"
 )
+JSON_REF = "#/components/schemas/Json"
+# What a free JSON value (input, metadata, answers …) may be, as published; codec.loads
+# holds every body to it (and to the depth, which JSON Schema cannot say) before any
+# schema is checked, so the edge's validators read these references as "anything".
+JSON_SCHEMA: dict[str, Any] = {
+    "description": FREE_JSON,
+    "anyOf": [
+        {"type": ["null", "boolean", "number"]},
+        {"type": "string", "pattern": NO_NUL},
+        {"type": "array", "items": {"$ref": JSON_REF}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": {"$ref": JSON_REF},
+        },
+    ],
+}
+_SHAPED = {"type", "enum", "const", "$ref", "anyOf", "oneOf", "allOf"}
+
+
+def no_nul(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` as published: strings without a pattern of their own held free of NUL, and
+    free values and objects spelled out as JSON_SCHEMA."""
+    out = dict(schema)
+    kind = out.get("type")
+    if kind == "string" and "pattern" not in out and "enum" not in out:
+        out["pattern"] = NO_NUL
+    elif kind == "object" and "properties" in out:
+        out["properties"] = {k: no_nul(v) for k, v in out["properties"].items()}
+    elif kind == "object":
+        out.setdefault("propertyNames", {"pattern": NO_NUL})
+        out.setdefault("additionalProperties", {"$ref": JSON_REF})
+    elif not out.keys() & _SHAPED:
+        out["$ref"] = JSON_REF
+    if isinstance(out.get("items"), dict):
+        out["items"] = no_nul(out["items"])
+    return out
+
+
+def _for_validation(schema: Any) -> Any:
+    """`schema` with the JSON_SCHEMA references read as anything (see JSON_SCHEMA)."""
+    if isinstance(schema, list):
+        return [_for_validation(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {k: _for_validation(v) for k, v in schema.items() if schema.get(k) != JSON_REF}
+
+
+ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NO_NUL}
+NAME = {"type": "string", "maxLength": 128, "pattern": NO_NUL}
 
 # The body of a run or a resume, which REST and SSE both take.
 RUN_BODY: dict[str, Any] = no_nul(
@@ -136,7 +167,7 @@ class Endpoint:
     def __post_init__(self) -> None:
         self._validators = {p.name: Draft202012Validator(p.schema) for p in self.params}
         if self.body is not None:
-            self._validators[""] = Draft202012Validator(self.body)
+            self._validators[""] = Draft202012Validator(_for_validation(self.body))
         self.__name__ = self.handler.__name__
         self.__doc__ = self.handler.__doc__
 

@@ -11,7 +11,7 @@ import html
 from typing import Any
 
 from edge import codec, frames, rest, sse
-from edge.endpoints import Endpoint
+from edge.endpoints import JSON_SCHEMA, Endpoint
 
 _ERROR = {
     "type": "object",
@@ -103,7 +103,7 @@ def document() -> dict[str, Any]:
             "holds NUL (\\u0000).",
         },
         "components": {
-            "schemas": {"Error": _ERROR},
+            "schemas": {"Error": _ERROR, "Json": JSON_SCHEMA},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "cookie": {"type": "apiKey", "in": "cookie", "name": "glassbox_token"},
