@@ -18,17 +18,26 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from edge import chat_ws, openapi, rest, sse, ws
 from edge.config import EdgeConfig
+from edge.errors import error_response
 from edge.gateway import GrpcRunGateway, RunGateway
 from edge.state import EdgeState
+from glassbox.errors import (
+    GlassboxError,
+    InvalidRequestError,
+    MethodNotAllowedError,
+    RouteNotFoundError,
+)
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -63,25 +72,55 @@ async def docs(request: Request) -> Response:
     return HTMLResponse(openapi.docs_page(openapi.document()))
 
 
+T = "/v1/threads/{thread_id}"
+R = "/v1/threads/{thread_id}/runs/{run_id}"
+HTTP: dict[str, dict[str, ASGIApp]] = {
+    "/v1/graphs": {"GET": rest.list_graphs},
+    "/v1/threads": {"GET": rest.list_threads, "POST": rest.create_thread},
+    T: {"GET": rest.get_thread, "DELETE": rest.delete_thread},
+    f"{T}/state": {"GET": rest.get_thread_state},
+    f"{T}/history": {"GET": rest.get_thread_history},
+    f"{T}/runs": {"GET": rest.list_runs, "POST": rest.create_run},
+    f"{T}/runs/stream": {"POST": sse.stream_new_run},
+    R: {"GET": rest.get_run},
+    f"{R}/cancel": {"POST": rest.cancel_run},
+    f"{R}/stream": {"GET": sse.stream_existing_run},
+}
+
+
+class _ByMethod:
+    """One path's endpoints: one route per path, so a 405's Allow names all its methods."""
+
+    def __init__(self, apps: dict[str, ASGIApp]) -> None:
+        self.apps = apps
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        app = self.apps.get(method) or self.apps["GET"]  # the route admits only HEAD else
+        await app(scope, receive, send)
+
+
+class _StaticMount(Mount):
+    """The static files at /, serving only what no API route claims: otherwise a GET to
+    a POST-only path would be a missing file, and every other method a 405 for GET."""
+
+    def __init__(self, api: list[BaseRoute]) -> None:
+        super().__init__("/", StaticFiles(directory=STATIC, html=True), name="static")
+        self.api = api
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            return Match.NONE, {}
+        if any(route.matches(scope)[0] != Match.NONE for route in self.api):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
 def routes() -> list[BaseRoute]:
-    t = "/v1/threads/{thread_id}"
-    r = "/v1/threads/{thread_id}/runs/{run_id}"
     table: list[BaseRoute] = [
         WebSocketRoute("/v1/ws", ws.websocket_endpoint),
         WebSocketRoute("/chat-ws", chat_ws.chat_endpoint),
-        Route("/v1/graphs", rest.list_graphs, methods=["GET"]),
-        Route("/v1/threads", rest.list_threads, methods=["GET"]),
-        Route("/v1/threads", rest.create_thread, methods=["POST"]),
-        Route(t, rest.get_thread, methods=["GET"]),
-        Route(t, rest.delete_thread, methods=["DELETE"]),
-        Route(f"{t}/state", rest.get_thread_state, methods=["GET"]),
-        Route(f"{t}/history", rest.get_thread_history, methods=["GET"]),
-        Route(f"{t}/runs", rest.list_runs, methods=["GET"]),
-        Route(f"{t}/runs", rest.create_run, methods=["POST"]),
-        Route(f"{t}/runs/stream", sse.stream_new_run, methods=["POST"]),
-        Route(r, rest.get_run, methods=["GET"]),
-        Route(f"{r}/cancel", rest.cancel_run, methods=["POST"]),
-        Route(f"{r}/stream", sse.stream_existing_run, methods=["GET"]),
+        *(Route(path, _ByMethod(apps), methods=list(apps)) for path, apps in HTTP.items()),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -89,8 +128,25 @@ def routes() -> list[BaseRoute]:
         Route("/docs", docs, methods=["GET"]),
     ]
     if STATIC.is_dir():
-        table.append(Mount("/", StaticFiles(directory=STATIC, html=True), name="static"))
+        table.append(_StaticMount(list(table)))
     return table
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no route, wrong method) as catalogued JSON, like ours."""
+    assert isinstance(exc, HTTPException)
+    error: GlassboxError
+    if exc.status_code == 404:
+        error = RouteNotFoundError(f"no {request.url.path!r} here")
+    elif exc.status_code == 405:
+        error = MethodNotAllowedError(f"{request.method} is not a method of this path")
+    else:
+        error = InvalidRequestError(exc.detail)
+    return error_response(error, dict(exc.headers or {}))
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    return error_response(exc)  # logged, and answered as INTERNAL in the catalogue's shape
 
 
 def create_app(config: EdgeConfig, gateway: RunGateway | None = None) -> Starlette:
@@ -127,6 +183,11 @@ def create_app(config: EdgeConfig, gateway: RunGateway | None = None) -> Starlet
             allow_credentials=True,
         )
     ]
-    app = Starlette(routes=routes(), middleware=middleware, lifespan=lifespan)
+    app = Starlette(
+        routes=routes(),
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: unexpected_error},
+    )
     app.state.edge = state
     return app

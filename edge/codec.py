@@ -14,7 +14,7 @@ short lower-case names ("success", "args_delta").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, cast
 
 import orjson
@@ -22,6 +22,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from glassbox.agent.v1 import events_pb2
+from glassbox.errors import InvalidRequestError
 from glassbox.names import enum_names
 
 RunEvent = events_pb2.RunEvent
@@ -107,12 +108,55 @@ def dumps_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+# Client JSON nests at most this deep (objects and arrays, the frame or body itself being
+# level 1). Without a limit, ~1,000 levels parse and then blow the stack of whatever walks
+# them next (json.dumps, jsonschema); no real input nests anywhere near this.
+MAX_JSON_DEPTH = 64
+_NUL = "\x00"  # PostgreSQL text and jsonb cannot hold it; it is never meant in a browser's text
+
+
 def loads(data: str | bytes) -> Any:
-    return orjson.loads(data)
+    """Parse JSON from a client: ValueError when it is not JSON, InvalidRequestError when
+    it is deeper than MAX_JSON_DEPTH or a string (or key) holds a NUL character."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):  # orjson's own limit (1,024), past ours
+            raise _too_deep() from None
+        raise
+    if _may_break_limits(data):
+        check_json(value)
+    return value
 
 
-def events_json(events: Iterable[RunEvent]) -> list[dict[str, Any]]:
-    return [event_dict(e) for e in events]
+def _may_break_limits(data: str | bytes) -> bool:
+    # Brackets bound the depth and a NUL can only arrive escaped: most bodies and frames
+    # are cleared by these C-speed scans and never walked.
+    if isinstance(data, str):
+        return data.count("{") + data.count("[") > MAX_JSON_DEPTH or "\\u0000" in data
+    return data.count(b"{") + data.count(b"[") > MAX_JSON_DEPTH or b"\\u0000" in data
+
+
+def check_json(value: Any) -> None:
+    """InvalidRequestError if `value` nests deeper than MAX_JSON_DEPTH or holds a NUL."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if _NUL in item:
+                raise InvalidRequestError("strings may not contain NUL (\\u0000)")
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise _too_deep()
+            if isinstance(item, dict):
+                if any(_NUL in key for key in item):
+                    raise InvalidRequestError("keys may not contain NUL (\\u0000)")
+                item = item.values()
+            pending.extend((child, depth + 1) for child in item)
+
+
+def _too_deep() -> InvalidRequestError:
+    return InvalidRequestError(f"the JSON nests deeper than {MAX_JSON_DEPTH} levels")
 
 
 def status_name(status: int) -> str:

@@ -18,16 +18,25 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, cast
 
-from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from edge import codec
-from edge.errors import as_glassbox_error, error_body, error_response
-from edge.rest import caller_client, read_json, run_body
+from edge.endpoints import (
+    MAX_SEQ,
+    NAME,
+    RUN_BODY,
+    RUN_ID,
+    THREAD_ID,
+    Call,
+    Param,
+    endpoint,
+    owned_run,
+)
+from edge.errors import as_glassbox_error, error_body
 from edge.run_requests import run_request
 from edge.state import EdgeState
 from glassbox.agent.v1 import events_pb2
-from glassbox.errors import InvalidRequestError, RunNotFoundError, UnavailableError
+from glassbox.errors import UnavailableError
 
 RunEvent = events_pb2.RunEvent
 Batches = AsyncGenerator[Sequence[RunEvent], None]
@@ -35,24 +44,34 @@ HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",  # nginx: do not buffer this response
 }
+CURSOR = (
+    Param(
+        "Last-Event-ID",
+        "header",
+        {"type": "string", "maxLength": 160, "pattern": "^(.*:[0-9]{1,18})?$"},
+        "the id of the last event you have: {epoch}:{seq}",
+    ),
+    Param(
+        "after_seq",
+        "query",
+        {"type": "integer", "minimum": 0, "maximum": MAX_SEQ},
+        "without Last-Event-ID: replay the events after this seq",
+    ),
+    Param("epoch", "query", NAME, "without Last-Event-ID: the epoch after_seq belongs to"),
+)
 
 
-async def stream_new_run(request: Request) -> Response:
-    state: EdgeState = request.app.state.edge
-    started = time.perf_counter()
-    try:
-        client = caller_client(request, op="run")
-        thread_id = request.path_params["thread_id"]
-        body = run_body(await read_json(request, state.config.max_frame_bytes))
-        if body.get("graph"):
-            await client.create_thread(body["graph"], thread_id=thread_id, if_exists_return=True)
-        batches = client.stream_run_batches(run_request(body, thread_id=thread_id))
-        first = await anext(batches, None)
-    except Exception as exc:
-        return _refused(state, exc)
+@endpoint("run", transport="sse", params=[THREAD_ID], body=RUN_BODY, timed=False)
+async def stream_new_run(call: Call) -> Response:
+    # No CreateThread first: a run with a graph on a thread id not yet used creates it.
+    batches = call.client.stream_run_batches(
+        run_request(call.body, thread_id=call.params["thread_id"])
+    )
+    first = await anext(batches, None)
     if not first:
-        return _refused(state, _ended_early())
-    state.metrics.first_event.labels("sse").observe(time.perf_counter() - started)
+        raise _ended_early()
+    state = call.state
+    state.metrics.first_event.labels("sse").observe(time.perf_counter() - call.started)
     run_id = first[0].run_id
     headers = {
         **HEADERS,
@@ -62,19 +81,15 @@ async def stream_new_run(request: Request) -> Response:
     return _event_stream(state, first, batches, prelude=b"", headers=headers)
 
 
-async def stream_existing_run(request: Request) -> Response:
-    state: EdgeState = request.app.state.edge
-    try:
-        client = caller_client(request, op="join")
-        thread_id, run_id = request.path_params["thread_id"], request.path_params["run_id"]
-        epoch, after_seq = _cursor(request)
-        run = await client.get_run(run_id)
-        if run.thread_id != thread_id:
-            raise RunNotFoundError(f"thread {thread_id!r} has no run {run_id!r}")
-        status, batches = await client.join_run_batches(run_id, after_seq=after_seq, epoch=epoch)
-        first = await anext(batches, None)
-    except Exception as exc:
-        return _refused(state, exc)
+@endpoint("join", transport="sse", params=[THREAD_ID, RUN_ID, *CURSOR], timed=False)
+async def stream_existing_run(call: Call) -> Response:
+    epoch, after_seq = _cursor(call.params)
+    run = await owned_run(call)
+    status, batches = await call.client.join_run_batches(
+        run.run_id, after_seq=after_seq, epoch=epoch
+    )
+    first = await anext(batches, None)
+    state = call.state
     state.metrics.reattached("sse", status.recovered)
     if not first and status.recovered and after_seq and _finished(run.status):
         return Response(status_code=204)  # nothing after the cursor and nothing to come
@@ -82,8 +97,8 @@ async def stream_existing_run(request: Request) -> Response:
         "status",
         codec.dumps(
             {
-                "run_id": run_id,
-                "thread_id": thread_id,
+                "run_id": run.run_id,
+                "thread_id": run.thread_id,
                 "recovered": status.recovered,
                 "epoch": status.epoch,
                 "first_seq": status.first_seq,
@@ -107,26 +122,13 @@ def _finished(status: int) -> bool:
     )
 
 
-def _cursor(request: Request) -> tuple[str, int]:
+def _cursor(params: dict[str, Any]) -> tuple[str, int]:
     """The cursor from Last-Event-ID (`{epoch}:{seq}`), else from ?epoch=&after_seq=."""
-    last = request.headers.get("last-event-id", "")
-    try:
-        if last:
-            epoch, _, seq = last.rpartition(":")
-            return epoch, int(seq)
-        return request.query_params.get("epoch", ""), int(
-            request.query_params.get("after_seq", "0")
-        )
-    except ValueError:
-        raise InvalidRequestError(
-            "the cursor must be Last-Event-ID: {epoch}:{seq}, or ?after_seq=N"
-        ) from None
-
-
-def _refused(state: EdgeState, exc: BaseException) -> Response:
-    error = as_glassbox_error(exc)
-    state.metrics.error("sse", error.code)
-    return error_response(error)
+    last = params.get("Last-Event-ID", "")
+    if last:
+        epoch, _, seq = last.rpartition(":")
+        return epoch, int(seq)
+    return params.get("epoch", ""), params.get("after_seq", 0)
 
 
 def _frame(event: str, data: bytes, event_id: str = "") -> bytes:

@@ -25,7 +25,7 @@ import grpc
 
 from glassbox.agent.v1 import agent_service_pb2 as api
 from glassbox.agent.v1 import agent_service_pb2_grpc, events_pb2, resources_pb2
-from glassbox.errors import from_rpc_error, from_status
+from glassbox.errors import InvalidRequestError, from_rpc_error, from_status
 
 RunEvent = events_pb2.RunEvent
 StreamMode = events_pb2.StreamMode
@@ -48,7 +48,11 @@ T = TypeVar("T")
 
 
 def to_json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    except RecursionError:
+        # A caller's mistake (JSON nested ~1,000 deep), not our failure: say so, don't crash.
+        raise InvalidRequestError("the value nests too deeply to send as JSON") from None
 
 
 def from_json(data: bytes) -> Any:

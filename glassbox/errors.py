@@ -361,6 +361,28 @@ class NotImplementedByServerError(GlassboxError):
     )
 
 
+class RouteNotFoundError(GlassboxError):
+    spec = _spec(
+        "ROUTE_NOT_FOUND",
+        _S.NOT_FOUND,
+        404,
+        WS_4404_NOT_FOUND,
+        False,
+        "No such path on this server; /openapi.json lists them.",
+    )
+
+
+class MethodNotAllowedError(GlassboxError):
+    spec = _spec(
+        "METHOD_NOT_ALLOWED",
+        _S.UNIMPLEMENTED,
+        405,
+        WS_1008_POLICY,
+        False,
+        "Use one of the methods the Allow header lists for this path.",
+    )
+
+
 class InternalError(GlassboxError):
     spec = _spec(
         "INTERNAL",

@@ -58,6 +58,8 @@ export const ErrorCode: Readonly<{
     readonly UNAVAILABLE: "UNAVAILABLE";
     readonly DEADLINE_EXCEEDED: "DEADLINE_EXCEEDED";
     readonly NOT_IMPLEMENTED: "NOT_IMPLEMENTED";
+    readonly ROUTE_NOT_FOUND: "ROUTE_NOT_FOUND";
+    readonly METHOD_NOT_ALLOWED: "METHOD_NOT_ALLOWED";
     readonly INTERNAL: "INTERNAL";
 }>;
 export type StreamMode = (typeof STREAM_MODES)[number];
