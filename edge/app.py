@@ -28,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 from edge import chat_ws, openapi, rest, sse, ws
 from edge.config import EdgeConfig
 from edge.gateway import GrpcRunGateway, RunGateway
+from edge.proxy_headers import ProxyHeadersMiddleware
 from edge.state import EdgeState
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ def create_app(config: EdgeConfig, gateway: RunGateway | None = None) -> Starlet
             await gw.close()
 
     middleware = [
+        Middleware(ProxyHeadersMiddleware, trusted=config.trusted_proxies),
         Middleware(
             CORSMiddleware,
             allow_origins=list(config.allowed_origins),
@@ -125,7 +127,7 @@ def create_app(config: EdgeConfig, gateway: RunGateway | None = None) -> Starlet
             allow_headers=["authorization", "content-type", "last-event-id", "traceparent"],
             expose_headers=["location", "x-glassbox-run-id", "content-location"],
             allow_credentials=True,
-        )
+        ),
     ]
     app = Starlette(routes=routes(), middleware=middleware, lifespan=lifespan)
     app.state.edge = state
