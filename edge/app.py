@@ -31,6 +31,7 @@ from edge import chat_ws, openapi, rest, sse, ws
 from edge.config import EdgeConfig
 from edge.errors import error_response
 from edge.gateway import GrpcRunGateway, RunGateway
+from edge.proxy_headers import ProxyHeadersMiddleware
 from edge.state import EdgeState
 from glassbox.errors import (
     GlassboxError,
@@ -174,6 +175,7 @@ def create_app(config: EdgeConfig, gateway: RunGateway | None = None) -> Starlet
             await gw.close()
 
     middleware = [
+        Middleware(ProxyHeadersMiddleware, trusted=config.trusted_proxies),
         Middleware(
             CORSMiddleware,
             allow_origins=list(config.allowed_origins),
@@ -181,7 +183,7 @@ def create_app(config: EdgeConfig, gateway: RunGateway | None = None) -> Starlet
             allow_headers=["authorization", "content-type", "last-event-id", "traceparent"],
             expose_headers=["location", "x-glassbox-run-id", "content-location"],
             allow_credentials=True,
-        )
+        ),
     ]
     app = Starlette(
         routes=routes(),

@@ -140,14 +140,29 @@ def check_origin(conn: HTTPConnection, allowed: tuple[str, ...]) -> None:
     """Exact-match Origin allow-list; with none configured, same-origin only.
 
     Clients that send no Origin (services, CLIs) are not browsers and pass: a browser
-    always sends it on a WebSocket handshake and on cross-origin requests.
+    always sends it on a WebSocket handshake and on cross-origin requests. Same-origin is
+    the browser's: scheme, host and port as it reached us (through a trusted proxy, as
+    edge.proxy_headers rewrote them).
     """
     origin = conn.headers.get("origin")
     if origin is None:
         return
     if origin in allowed:
         return
-    host = conn.headers.get("host", "")
-    if not allowed and origin.split("://", 1)[-1] == host:
+    scheme = {"ws": "http", "wss": "https"}.get(conn.url.scheme, conn.url.scheme)
+    reached = _normal_origin(f"{scheme}://{conn.headers.get('host', '')}")
+    if not allowed and _normal_origin(origin) == reached:
         return
-    raise PermissionDeniedError(f"origin {origin!r} is not allowed (see --allow-origin)")
+    raise PermissionDeniedError(
+        f"origin {origin!r} is not allowed: this edge was reached as {reached!r} "
+        "(see --allow-origin; behind a proxy, --trusted-proxy)"
+    )
+
+
+def _normal_origin(origin: str) -> str:
+    """`HTTP://App.Example:80` → `http://app.example`: the default port is no port."""
+    scheme, _, host = origin.lower().partition("://")
+    default = {"http": ":80", "https": ":443"}.get(scheme)
+    if default and host.endswith(default):
+        host = host.removesuffix(default)
+    return f"{scheme}://{host}"

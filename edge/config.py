@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from edge.proxy_headers import trusted_networks
+
 
 @dataclass
 class EdgeConfig:
@@ -24,6 +26,9 @@ class EdgeConfig:
     jwt_audience: str = ""
     jwt_issuer: str = ""
     allowed_origins: tuple[str, ...] = ()  # exact matches; empty: same-origin only
+    # Peers whose Forwarded/X-Forwarded-* headers are believed (addresses, CIDRs, "*"); the
+    # loopback default is uvicorn's: a proxy on the same machine.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     # Limits.
     max_frame_bytes: int = 64 * 1024
     outbound_queue: int = 1024  # frames queued per connection before it counts as slow
@@ -58,6 +63,7 @@ class EdgeConfig:
             raise ValueError(f"--agent-ca {self.agent_ca!r} does not exist")
         if self.max_frame_bytes < 1024:
             raise ValueError("--max-frame-bytes must be at least 1024")
+        trusted_networks(self.trusted_proxies)
         for origin in self.allowed_origins:
             if not origin.startswith(("http://", "https://")) or origin.endswith("/"):
                 raise ValueError(

@@ -103,6 +103,7 @@ def uvicorn_config(app: object, config: EdgeConfig) -> uvicorn.Config:
         log_config=None,
         access_log=False,
         server_header=False,
+        proxy_headers=False,  # edge.proxy_headers does it, with --trusted-proxy
     )
 
 

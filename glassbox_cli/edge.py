@@ -6,6 +6,7 @@ Nothing here imports the agent runtime: this command runs where only `glassbox[e
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from typing import TYPE_CHECKING
 
 from glassbox import gc_tuning
@@ -36,7 +37,11 @@ LISTEN = Setting(
     "--listen", host_port, "127.0.0.1:8000", "HTTP/WebSocket address", metavar="HOST:PORT"
 )
 AGENT_TARGET = Setting(
-    "--agent", host_port, "127.0.0.1:50051", "the agent service's gRPC address", metavar="HOST:PORT"
+    "--agent",
+    host_port,
+    "127.0.0.1:50051",
+    "the agent service's gRPC address: one, a list of replicas, or a DNS name",
+    metavar="HOST:PORT[,…]",
 )
 AGENT_TOKEN = Setting(
     "--agent-token", text, "", "bearer token the agent service requires", metavar="TOKEN"
@@ -59,6 +64,23 @@ JWT_ISSUER = Setting("--jwt-issuer", text, "", "required `iss` of JWTs", metavar
 ALLOWED_ORIGINS = Repeated(
     "--allow-origin", origin, "a browser origin allowed to connect (exact)", metavar="ORIGIN"
 )
+def proxy(raw: str) -> str:
+    """An address or network a proxy speaks from; `*` every peer, `none` no proxy."""
+    if raw not in ("*", "none"):
+        try:
+            ipaddress.ip_network(raw, strict=False)
+        except ValueError:
+            raise ValueError("must be an IP address or network, e.g. 10.0.0.0/8") from None
+    return raw
+
+
+TRUSTED_PROXIES = Repeated(
+    "--trusted-proxy",
+    proxy,
+    "believe Forwarded/X-Forwarded-* from this proxy address or CIDR "
+    "(default 127.0.0.1 and ::1; `none`: no proxy)",
+    metavar="ADDRESS",
+)
 MAX_FRAME_BYTES = Setting(
     "--max-frame-bytes", whole_number(1024), 64 * 1024, "largest inbound frame/body", metavar="N"
 )
@@ -77,6 +99,7 @@ PUBLIC = (
     JWT_AUDIENCE,
     JWT_ISSUER,
     ALLOWED_ORIGINS,
+    TRUSTED_PROXIES,
     MAX_FRAME_BYTES,
     CHAT_GRAPH,
     DRAIN,
@@ -107,6 +130,9 @@ def edge_config(
         jwt_audience=values[JWT_AUDIENCE],
         jwt_issuer=values[JWT_ISSUER],
         allowed_origins=values[ALLOWED_ORIGINS],
+        trusted_proxies=tuple(p for p in values[TRUSTED_PROXIES] if p != "none")
+        if values[TRUSTED_PROXIES]
+        else EdgeConfig.trusted_proxies,
         max_frame_bytes=values[MAX_FRAME_BYTES],
         chat_graph=values[CHAT_GRAPH],
         drain_s=values[DRAIN],

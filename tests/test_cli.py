@@ -212,6 +212,7 @@ BAD_VALUES = {
     "--api-key": "justakey",
     "--jwks-file": NOT_A_FILE,
     "--allow-origin": "example.com",
+    "--trusted-proxy": "nginx",
     "--max-frame-bytes": "10",
     "--chat-graph": " ",
     "--drain": "5s",

@@ -9,10 +9,11 @@ from pathlib import Path
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from edge.config import EdgeConfig
-from tests.edge_harness import StackFactory, frames_until, run_ended
+from tests.edge_harness import Stack, StackFactory, frames_until, run_ended
 
 KEYS = {"key-alice": "alice", "key-bob": "bob"}
 SECRET = "s" * 32
@@ -31,6 +32,8 @@ def test_an_edge_without_credentials_refuses_to_start() -> None:
         EdgeConfig(jwks_file="/nope.json").check()
     with pytest.raises(ValueError, match="exact origin"):
         EdgeConfig(no_auth=True, allowed_origins=("app.example",)).check()
+    with pytest.raises(ValueError, match="--trusted-proxy 'nginx' is not an IP address"):
+        EdgeConfig(no_auth=True, trusted_proxies=("nginx",)).check()
 
 
 async def test_rest_needs_a_valid_bearer_token(start_stack: StackFactory) -> None:
@@ -178,3 +181,82 @@ async def test_a_token_in_the_url_is_refused_everywhere(start_stack: StackFactor
                     await ws.recv()
                 assert closed.value.rcvd is not None
                 assert closed.value.rcvd.code == 4401
+
+
+# -- behind a proxy: what the browser asked for, believed only from trusted proxies -------
+
+TLS_PROXY = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.example"}
+RFC_7239 = {"Forwarded": 'for=198.51.100.7;proto=https;host="app.example"'}
+
+
+async def origin_admitted(stack: Stack, origin: str, headers: dict[str, str]) -> tuple[bool, bool]:
+    """Whether a WebSocket handshake and a REST call from `origin` get through."""
+    status = 101
+    try:
+        async with stack.ws(origin=origin, additional_headers=headers) as ws:
+            assert json.loads(await ws.recv())["type"] == "welcome"
+    except InvalidStatus as refused:
+        status = refused.response.status_code
+    assert status in (101, 403)
+    socket = status == 101
+    async with stack.http() as http:
+        answer = await http.get("/v1/graphs", headers={"Origin": origin, **headers})
+    assert answer.status_code in (200, 403), answer.text
+    return socket, answer.status_code == 200
+
+
+async def test_a_trusted_proxys_forwarded_host_and_scheme_make_the_origin(
+    start_stack: StackFactory,
+) -> None:
+    # The tests reach the edge from 127.0.0.1, a trusted proxy by default.
+    async with start_stack() as stack:
+        for headers in (TLS_PROXY, RFC_7239):
+            assert await origin_admitted(stack, "https://app.example", headers) == (True, True)
+            # Same host, other scheme or port: another origin.
+            assert await origin_admitted(stack, "http://app.example", headers) == (False, False)
+            assert await origin_admitted(stack, "https://app.example:8443", headers) == (
+                False,
+                False,
+            )
+        assert await origin_admitted(stack, "https://app.example:443", TLS_PROXY) == (True, True)
+        # Without forwarded headers the edge is what it is: http on its own host and port.
+        assert await origin_admitted(stack, stack.url, {}) == (True, True)
+        assert await origin_admitted(stack, "https://app.example", {}) == (False, False)
+
+
+async def test_forwarded_headers_from_anyone_else_are_ignored(start_stack: StackFactory) -> None:
+    async with start_stack(trusted_proxies=("10.0.0.0/8",)) as stack:
+        for headers in (TLS_PROXY, RFC_7239):
+            assert await origin_admitted(stack, "https://app.example", headers) == (False, False)
+            # Its own origin still passes: the headers are ignored, not held against it.
+            assert await origin_admitted(stack, stack.url, headers) == (True, True)
+        async with stack.http() as http:
+            refused = await http.get(
+                "/v1/graphs", headers={"Origin": "https://app.example", **TLS_PROXY}
+            )
+        message = refused.json()["error"]["message"]
+        assert f"reached as '{stack.url}'" in message
+        assert "--trusted-proxy" in message
+
+
+async def test_limits_per_ip_count_the_browser_behind_a_trusted_proxy(
+    start_stack: StackFactory,
+) -> None:
+    """Everyone behind one proxy is not one IP, and a client cannot pick its own IP by
+    prepending to X-Forwarded-For: the first untrusted address from the right counts."""
+    async with start_stack(
+        max_connections_per_ip=1, trusted_proxies=("127.0.0.1", "10.0.0.0/8")
+    ) as stack:
+
+        def via_proxy(chain: str) -> connect:
+            return stack.ws(additional_headers={"X-Forwarded-For": chain})
+
+        async with via_proxy("203.0.113.1") as one, via_proxy("1.1.1.1, 203.0.113.2") as two:
+            assert json.loads(await one.recv())["type"] == "welcome"
+            assert json.loads(await two.recv())["type"] == "welcome"
+            async with via_proxy("9.9.9.9, 203.0.113.1, 10.0.0.5") as again:
+                with pytest.raises(ConnectionClosed) as closed:
+                    await again.recv()
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 4429
+            assert "203.0.113.1" in closed.value.rcvd.reason

@@ -1,4 +1,5 @@
-"""deploy/nginx.conf in front of two real edges: WebSocket upgrades and unbuffered SSE."""
+"""deploy/nginx.conf in front of two real edges: WebSocket upgrades and unbuffered SSE,
+with the headers a browser sends (Origin above all: the edges check it)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from edge.server import RunningEdge, serve_edge
 from tests.edge_harness import Stack, edge_config, events_of, frames_until, run_ended
@@ -72,8 +74,26 @@ async def proxied(stack: Stack, tmp_path: Path) -> AsyncIterator[str]:
             await nginx.wait()
 
 
+def browser_headers(front: str) -> dict[str, str]:
+    """What a page served by the front door sends along with its requests."""
+    return {
+        "Origin": f"http://{front}",
+        "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0",
+        "Accept-Language": "en",
+    }
+
+
 async def test_websockets_pass_through_nginx(proxied: str) -> None:
-    async with connect(f"ws://{proxied}/v1/ws") as ws:
+    headers = browser_headers(proxied)
+    origin = headers.pop("Origin")
+    async with connect(
+        f"ws://{proxied}/v1/ws",
+        origin=origin,  # type: ignore[arg-type]
+        subprotocols=["glassbox.v1"],  # type: ignore[list-item]
+        additional_headers=headers,
+        user_agent_header=None,
+    ) as ws:
+        assert ws.subprotocol == "glassbox.v1"
         assert json.loads(await ws.recv())["type"] == "welcome"
         await ws.send(
             json.dumps(
@@ -97,10 +117,17 @@ async def test_sse_is_not_buffered_by_nginx(proxied: str) -> None:
         "stream_modes": ["custom"],
     }
     async with (
-        httpx.AsyncClient(base_url=f"http://{proxied}", timeout=10) as http,
-        http.stream("POST", "/v1/threads/via-nginx/runs/stream", json=body) as response,
+        httpx.AsyncClient(
+            base_url=f"http://{proxied}", timeout=10, headers=browser_headers(proxied)
+        ) as http,
+        http.stream(
+            "POST",
+            "/v1/threads/via-nginx/runs/stream",
+            json=body,
+            headers={"Accept": "text/event-stream"},
+        ) as response,
     ):
-        assert response.status_code == 200
+        assert response.status_code == 200, (await response.aread()).decode()
         chunks = response.aiter_bytes()
         received = b""
         while b"event: custom" not in received:
@@ -113,3 +140,31 @@ async def test_sse_is_not_buffered_by_nginx(proxied: str) -> None:
         async for chunk in chunks:
             received += chunk
     assert received.rstrip().endswith(b"event: end\ndata: {}")
+
+
+async def test_the_chat_profile_and_rest_pass_through_nginx(proxied: str) -> None:
+    origin = f"http://{proxied}"
+    async with connect(
+        f"ws://{proxied}/chat-ws?session_id=via-nginx",
+        origin=origin,  # type: ignore[arg-type]
+    ) as ws:
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await ws.recv())["type"] == "pong"
+    async with httpx.AsyncClient(
+        base_url=origin, timeout=10, headers=browser_headers(proxied)
+    ) as http:
+        listed = await http.get("/v1/graphs")
+        assert listed.status_code == 200, listed.text
+
+
+async def test_other_origins_are_still_refused_through_nginx(proxied: str) -> None:
+    """Passing the browser's Host on does not open the door to every page on the web."""
+    for origin in ("http://evil.example", f"https://{proxied}", "http://127.0.0.1"):
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"ws://{proxied}/v1/ws", origin=origin):  # type: ignore[arg-type]
+                pass
+        assert refused.value.response.status_code == 403
+        async with httpx.AsyncClient(base_url=f"http://{proxied}", timeout=10) as http:
+            answer = await http.get("/v1/graphs", headers={"Origin": origin})
+        assert answer.status_code == 403
+        assert answer.json()["error"]["code"] == "PERMISSION_DENIED"
