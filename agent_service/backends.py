@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiosqlite
 import psycopg
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+)
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -38,7 +44,13 @@ from agent_service.cancel_signal import CancelSignal, RedisCancelSignal
 from agent_service.event_log import EventLog, MemoryEventLog
 from agent_service.event_log_redis import RedisEventLog
 from agent_service.store import MemoryStore, Store
-from agent_service.store_sql import SQLITE_BUSY_TIMEOUT_S, PostgresPool, PostgresStore, SqliteStore
+from agent_service.store_sql import (
+    SQLITE_BUSY_TIMEOUT_S,
+    PostgresPool,
+    PostgresStore,
+    SqliteStore,
+    run_to_end,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +112,46 @@ def _sqlite_path(url: str) -> Path:
     return Path(rest).absolute()
 
 
+class _SqliteSaver(AsyncSqliteSaver):
+    """AsyncSqliteSaver whose writes, once begun, commit: see `run_to_end`.
+
+    LangGraph cancels the checkpoint write in flight when a run is cancelled (with
+    durability="sync" the run awaits it), and AsyncSqliteSaver's INSERT then ran without
+    its COMMIT: the file stayed locked and the run's end could not be recorded.
+    """
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await run_to_end(super().aput(config, checkpoint, metadata, new_versions))
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await run_to_end(super().aput_writes(config, writes, task_id, task_path))
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await run_to_end(super().adelete_thread(thread_id))
+
+
 async def _open_sqlite(path: Path, stack: AsyncExitStack) -> Backend:
     # Two connections, not one: the saver commits on its connection whenever it writes,
     # which would commit or break a store transaction left open on the same connection.
-    # WAL and the busy timeout let the two take turns writing the same file.
+    # WAL and the busy timeout let the two take turns writing the same file, as long as
+    # neither leaves a write half done (so both finish every write they begin).
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         saver_conn = await aiosqlite.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S)
         stack.push_async_callback(saver_conn.close)
-        checkpointer = AsyncSqliteSaver(saver_conn)
+        checkpointer = _SqliteSaver(saver_conn)
         await checkpointer.setup()
         store = await SqliteStore.connect(path)
         stack.push_async_callback(store.close)

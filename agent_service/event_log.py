@@ -15,18 +15,11 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+from agent_service.recovery import Cursor as Cursor
+from agent_service.recovery import Held, check_gap, finished, plan
 from glassbox.agent.v1 import events_pb2
-from glassbox.errors import SlowConsumerError
 
 RunEvent = events_pb2.RunEvent
-
-
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    """Where a reader stands: the log's epoch and the last seq it has."""
-
-    epoch: str = ""
-    after_seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,26 +166,24 @@ class MemoryEventLog(EventLog):
 
     async def attach(self, run_id: str, cursor: Cursor) -> Attachment:
         self._sweep()
-        log = self._runs.get(run_id)
-        if log is None:
-            # Nothing held: expired, or written by a process that is gone.
-            return Attachment(False, self.epoch, 0, no_events())
-        same_epoch = cursor.epoch in ("", self.epoch) or cursor.after_seq == 0
-        recovered = same_epoch and cursor.after_seq + 1 >= log.first_seq
-        start = cursor.after_seq if recovered else log.last_seq
-        if not recovered and log.ended_at is not None:
-            return Attachment(False, self.epoch, log.first_seq, no_events())
-        return Attachment(recovered, self.epoch, log.first_seq, self._follow(log, start))
+        log = self._runs.get(run_id)  # None: expired, or written by a process that is gone
+        held = self._held(log) if log else None
+        answer = plan(cursor, held)
+        if log is None or answer.follow_after is None:
+            return Attachment(
+                answer.recovered, self.epoch, held.first_seq if held else 0, no_events()
+            )
+        return Attachment(
+            answer.recovered, self.epoch, log.first_seq, self._follow(log, answer.follow_after)
+        )
+
+    def _held(self, log: _RunLog) -> Held:
+        return Held(self.epoch, log.first_seq, log.last_seq, ended=log.ended_at is not None)
 
     async def _follow(self, log: _RunLog, after_seq: int) -> AsyncIterator[list[RunEvent]]:
         position = after_seq
         while True:
-            if position + 1 < log.first_seq:
-                # Trimmed under a reader that fell too far behind: never skip silently.
-                raise SlowConsumerError(
-                    f"the log dropped events {position + 1}..{log.first_seq - 1} "
-                    "before this reader got them"
-                )
+            check_gap(position, log.first_seq)
             batch = log.since(position)
             if batch:
                 position = batch[-1].seq
@@ -200,6 +191,6 @@ class MemoryEventLog(EventLog):
                 if is_terminal(batch[-1]):
                     return
                 continue
-            if log.ended_at is not None:
+            if finished(position, self._held(log)):
                 return  # the cursor was at the end of a finished run already
             await log.wakeup.wait()

@@ -52,7 +52,8 @@ from agent_service.event_log import (
     new_epoch,
     no_events,
 )
-from glassbox.errors import SlowConsumerError, UnavailableError
+from agent_service.recovery import Held, check_gap, finished, plan
+from glassbox.errors import UnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -245,27 +246,27 @@ class RedisEventLog(EventLog):
         return (epoch or b"").decode(), int(last or 0)
 
     async def attach(self, run_id: str, cursor: Cursor) -> Attachment:
-        state = await self._read_state(run_id)
-        if state is None:
-            # Nothing held: expired, lost, or never created here.
-            return Attachment(False, "", 0, no_events())
-        epoch, last, first, ended = state
-        same_epoch = cursor.epoch in ("", epoch) or cursor.after_seq == 0
-        recovered = same_epoch and cursor.after_seq + 1 >= first
-        if not recovered and ended:
-            return Attachment(False, epoch, first, no_events())
-        start = cursor.after_seq if recovered else last
-        return Attachment(recovered, epoch, first, self._follow(run_id, epoch, start, last, ended))
+        held = await self._read_state(run_id)  # None: expired, lost, or never created here
+        answer = plan(cursor, held)
+        if held is None or answer.follow_after is None:
+            return Attachment(
+                answer.recovered,
+                held.epoch if held else "",
+                held.first_seq if held else 0,
+                no_events(),
+            )
+        batches = self._follow(run_id, held, answer.follow_after)
+        return Attachment(answer.recovered, held.epoch, held.first_seq, batches)
 
-    async def _read_state(self, run_id: str) -> tuple[str, int, int, bool] | None:
+    async def _read_state(self, run_id: str) -> Held | None:
         state = await self._call(self._state(keys=self.keys(run_id)))
         if state is None:
             return None
         epoch, last, first, ended = state
-        return epoch.decode(), int(last), int(first), bool(ended)
+        return Held(epoch.decode(), int(first), int(last), bool(ended))
 
     async def _follow(
-        self, run_id: str, epoch: str, after_seq: int, last: int, ended: bool
+        self, run_id: str, held: Held, after_seq: int
     ) -> AsyncIterator[list[RunEvent]]:
         """Replay with XRANGE until a short page, then tail with XREAD from the last id
         replayed, so the hand-over has no gap and no repeat."""
@@ -281,24 +282,19 @@ class RedisEventLog(EventLog):
                 entries = await self._tail(stream, position)
                 if not entries:  # quiet for check_s: is the log still the one we follow?
                     state = await self._read_state(run_id)
-                    if state is None or state[0] != epoch:
+                    if state is None or state.epoch != held.epoch:
                         raise _lost(run_id)
-                    _, last, _, ended = state
+                    held = state
             if entries:
                 batch = [RunEvent.FromString(fields[b"e"]) for _id, fields in entries]
-                if batch[0].epoch != epoch:
+                if batch[0].epoch != held.epoch:
                     raise _lost(run_id)
-                if batch[0].seq != position + 1:
-                    # Trimmed under a reader that fell too far behind: never skip silently.
-                    raise SlowConsumerError(
-                        f"the log dropped events {position + 1}..{batch[0].seq - 1} "
-                        "before this reader got them"
-                    )
+                check_gap(position, batch[0].seq)
                 position = batch[-1].seq
                 yield batch
                 if is_terminal(batch[-1]):
                     return
-            elif ended and position >= last:
+            elif finished(position, held):
                 return  # the cursor was at the end of a finished run already
 
     async def _tail(self, stream: str, position: int) -> list[Any]:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import abc
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 from psycopg import AsyncConnection
@@ -28,6 +28,7 @@ from glassbox.errors import ThreadExistsError
 
 Row = dict[str, Any]
 Statement = tuple[str, Sequence[Any]]
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS glassbox_threads (
@@ -343,6 +344,30 @@ class SqlStore(Store):
         )
 
 
+async def run_to_end(write: Awaitable[T]) -> T:
+    """Await `write` to its end even when the caller is cancelled meanwhile, then pass the
+    cancel on.
+
+    aiosqlite runs each statement on its connection's thread, which a cancel does not
+    stop: a caller cancelled between a write's statement and its COMMIT leaves the
+    statement run and the COMMIT never sent, so the connection sits in a transaction
+    holding the file's write lock for as long as it lives, and every other connection's
+    write waits out its busy timeout and fails. Every SQLite write goes through here.
+    """
+    task = asyncio.ensure_future(write)
+    cancel: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait([task])  # unlike `await task`, a cancel here spares the task
+        except asyncio.CancelledError as exc:
+            cancel = exc
+    if cancel is not None:
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log it: the cancel goes on
+        raise cancel
+    return task.result()
+
+
 # Fixed width, so text order is time order; isoformat() drops zero microseconds.
 _SQLITE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 SQLITE_BUSY_TIMEOUT_S = 10.0
@@ -373,12 +398,16 @@ class SqliteStore(SqlStore):
         await self._transaction(*self._schema(json_type="TEXT", time_type="TEXT"))
 
     async def close(self) -> None:
-        await self._conn.close()
+        async with self._lock:
+            await self._conn.close()
 
     async def _transaction(self, *statements: Statement) -> list[Row]:
+        return await run_to_end(self._transact(statements))
+
+    async def _transact(self, statements: Sequence[Statement]) -> list[Row]:
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
+                await self._conn.execute("BEGIN IMMEDIATE")
                 rows: list[Row] = []
                 for sql, params in statements:
                     async with self._conn.execute(sql, params) as cursor:

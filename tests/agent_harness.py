@@ -36,6 +36,7 @@ TEST_GRAPHS = [
         "paced_events",
         "two_steps",
         "prepare_then_work",
+        "many_steps",
     )
 ]
 BACKENDS = ("memory", "sqlite", "postgres")

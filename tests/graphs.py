@@ -310,3 +310,33 @@ prepare_then_work = (
     .add_edge("prepare", "work")
     .compile(name="prepare_then_work")
 )
+
+
+# --- many_steps -------------------------------------------------------------------------
+
+
+class LoopInput(TypedDict):
+    steps: int
+
+
+class LoopState(LoopInput):
+    done: NotRequired[int]
+
+
+def _one_step(state: LoopState) -> dict[str, Any]:
+    return {"done": state.get("done", 0) + 1}
+
+
+def _again(state: LoopState) -> str:
+    return "step" if state.get("done", 0) < state["steps"] else END
+
+
+# A checkpoint per step and nothing else to do: the run spends its time writing
+# checkpoints, so a cancel at any moment is likely to land mid-write.
+many_steps = (
+    StateGraph(LoopState, input_schema=LoopInput)
+    .add_node("step", _one_step)
+    .add_edge(START, "step")
+    .add_conditional_edges("step", _again, ["step", END])
+    .compile(name="many_steps")
+)

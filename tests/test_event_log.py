@@ -15,6 +15,7 @@ from glassbox.agent.v1 import events_pb2
 from glassbox.client import AgentClient
 from glassbox.errors import SlowConsumerError, UnavailableError
 from tests.agent_harness import AgentFactory, EventLogFactory, assert_contiguous, collect, ended
+from tests.waiting import wait_until
 
 RUN = "run-1"
 SUCCESS = events_pb2.RUN_STATUS_SUCCESS
@@ -30,6 +31,15 @@ def run_ended() -> RunEvent:
 
 async def read_all(attachment: Attachment) -> list[RunEvent]:
     return [ev async for batch in attachment.batches for ev in batch]
+
+
+async def readers_at_the_tail(log: EventLog, count: int) -> None:
+    """Return once `count` readers wait for new events. Redis counts its readers blocked
+    in XREAD; in-process readers get there in the one turn of the loop given here."""
+    if isinstance(log, RedisEventLog):
+        await wait_until(lambda: log.tailing == count, what=f"{count} readers at the tail")
+    else:
+        await asyncio.sleep(0)
 
 
 async def fill(log: EventLog, count: int, *, end: bool = True, run_id: str = RUN) -> None:
@@ -213,7 +223,7 @@ async def test_readers_end_with_the_run_ended_event(make_event_log: EventLogFact
     readers = [
         asyncio.create_task(read_all(await log.attach(RUN, Cursor("", after)))) for after in (0, 3)
     ]
-    await asyncio.sleep(0.05)
+    await readers_at_the_tail(log, 2)
     await log.append(RUN, [run_ended()])
 
     full, live = await asyncio.wait_for(asyncio.gather(*readers), 5)
@@ -238,9 +248,7 @@ async def test_cancelled_readers_stop_and_give_back_their_connections(
         readers = [
             asyncio.create_task(read_all(await log.attach(RUN, Cursor("", 2)))) for _ in range(4)
         ]
-        await asyncio.sleep(0.1)
-        if isinstance(log, RedisEventLog):
-            assert log.tailing == 4
+        await readers_at_the_tail(log, 4)
         for task in readers:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
@@ -250,7 +258,7 @@ async def test_cancelled_readers_stop_and_give_back_their_connections(
 
     assert asyncio.all_tasks() == before
     reader = asyncio.create_task(read_all(await log.attach(RUN, Cursor("", 2))))
-    await asyncio.sleep(0.05)
+    await readers_at_the_tail(log, 1)
     await log.append(RUN, [run_ended()])
     assert [ev.seq for ev in await asyncio.wait_for(reader, 5)] == [3]
 
@@ -265,7 +273,7 @@ async def test_a_lost_redis_log_starts_a_new_epoch(make_event_log: EventLogFacto
     await fill(log, 3, end=False)
     old_epoch, _ = await log.last_seq(RUN)
     follower = asyncio.create_task(read_all(await log.attach(RUN, Cursor(old_epoch, 3))))
-    await asyncio.sleep(0.05)
+    await readers_at_the_tail(log, 1)
 
     async with Redis.from_url(make_event_log.redis_url) as redis:  # Redis loses the keys
         assert await redis.delete(*log.keys(RUN)) == 2
