@@ -22,6 +22,7 @@ import httpx
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench import http1
 from glassbox.agent.v1 import events_pb2
 from glassbox.client import AgentClient
 
@@ -279,7 +280,7 @@ def http_client(base_url: str, *, connections: int) -> httpx.AsyncClient:
 
 
 async def sse_frames(
-    response: httpx.Response, result: StreamResult | None = None
+    body: AsyncIterator[bytes], result: StreamResult | None = None
 ) -> AsyncIterator[list[tuple[str, bytes]]]:
     """The frames of an SSE body as they arrive: per network read, a list of
     (event, data) pairs, comments and ids left out. With a lean `result`, most reads'
@@ -287,7 +288,7 @@ async def sse_frames(
     yielded; a sample of them, and every read that starts or ends the run, are."""
     buffer = b""
     reads = 0
-    async for chunk in response.aiter_raw():
+    async for chunk in body:
         buffer += chunk
         if b"\r" in buffer:  # LangGraph Server ends its lines with CRLF
             buffer = buffer.replace(b"\r\n", b"\n")
@@ -316,14 +317,17 @@ async def sse_frames(
 
 
 class EdgeSse(Transport, Lane):
-    """POST /v1/threads/{id}/runs/stream on the edge, a keep-alive connection per stream."""
+    """POST /v1/threads/{id}/runs/stream on the edge, a keep-alive connection per stream
+    (bench/http1.py's: a lean reader); httpx for the rest (cancel)."""
 
     name = "edge SSE"
 
     def __init__(self, base_url: str, *, connections: int = 1000) -> None:
-        self.http = http_client(base_url, connections=connections)
+        self.streams = http1.Client(base_url)
+        self.http = http_client(base_url, connections=min(connections, 20))
 
     async def close(self) -> None:
+        await self.streams.close()
         await self.http.aclose()
 
     @contextlib.asynccontextmanager
@@ -339,32 +343,35 @@ class EdgeSse(Transport, Lane):
             "cancel_on_disconnect": True,
         }
         result.started_ns = time.time_ns()
-        async with self.http.stream(
-            "POST", f"/v1/threads/{result.thread_id}/runs/stream", json=body
-        ) as response:
-            if response.status_code != 200:
-                raise RuntimeError(
-                    f"SSE refused: {response.status_code} {await response.aread()!r}"
-                )
-            result.run_id = response.headers["x-glassbox-run-id"]
-            async for frames in sse_frames(response, result):
-                now = time.time_ns()
-                for event, data in frames:
-                    if event == "custom":
-                        ev = orjson.loads(data)
+        path = f"/v1/threads/{result.thread_id}/runs/stream"
+        try:
+            async with self.streams.post(path, orjson.dumps(body)) as response:
+                if response.headers.get("transfer-encoding") != "chunked":
+                    raise RuntimeError(f"SSE body not chunked: {response.headers}")
+                result.run_id = response.headers["x-glassbox-run-id"]
+                await self._read(response.chunks(), result)
+        except http1.HttpError as exc:
+            raise RuntimeError(f"SSE refused: {exc}") from None
+
+    async def _read(self, body: AsyncIterator[bytes], result: StreamResult) -> None:
+        async for frames in sse_frames(body, result):
+            now = time.time_ns()
+            for event, data in frames:
+                if event == "custom":
+                    ev = orjson.loads(data)
+                    result.seen(ev["seq"])
+                    result.got(ev["data"], now, ev["seq"])
+                elif event == "run_ended":
+                    ev = orjson.loads(data)
+                    result.seen(ev["seq"])
+                    result.status = ev["status"]
+                    result.ended_ns = now
+                elif event in ("run_started", "error"):
+                    ev = orjson.loads(data)
+                    if "seq" in ev:
                         result.seen(ev["seq"])
-                        result.got(ev["data"], now, ev["seq"])
-                    elif event == "run_ended":
-                        ev = orjson.loads(data)
-                        result.seen(ev["seq"])
-                        result.status = ev["status"]
-                        result.ended_ns = now
-                    elif event in ("run_started", "error"):
-                        ev = orjson.loads(data)
-                        if "seq" in ev:
-                            result.seen(ev["seq"])
-                        if event == "error":
-                            raise RuntimeError(f"SSE error frame: {ev}")
+                    if event == "error":
+                        raise RuntimeError(f"SSE error frame: {ev}")
 
     async def cancel(self, result: StreamResult) -> None:
         path = f"/v1/threads/{result.thread_id}/runs/{result.run_id}/cancel"
@@ -401,7 +408,7 @@ class LangGraphServerSse(Transport, Lane):
         ) as response:
             if response.status_code != 200:
                 raise RuntimeError(f"refused: {response.status_code} {await response.aread()!r}")
-            async for frames in sse_frames(response):
+            async for frames in sse_frames(response.aiter_raw()):
                 now = time.time_ns()
                 for event, data in frames:
                     if event == "custom":

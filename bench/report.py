@@ -148,7 +148,9 @@ def cpu_summary(r: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
             row: dict[str, Any] = {f"{role}_us": v for role, v in us.items()}
             walls = [w["cpu_s"]["client"] / w["wall_s"] for w in windows if w.get("wall_s")]
             row["client_core"] = med(walls) if walls else float("nan")
-            row["client_bound"] = bool(walls) and med(walls) >= CLIENT_BOUND_SHARE
+            # In-process, the client is the graph: a busy core is the point, not a flag.
+            bound = path != "inprocess" and bool(walls) and med(walls) >= CLIENT_BOUND_SHARE
+            row["client_bound"] = bound
             server = us.get("agent", us.get("lgserver"))
             if graph_us and path != "inprocess":
                 row["inprocess_us"] = graph_us
@@ -173,9 +175,9 @@ def render_cpu(r: dict[str, Any]) -> list[str]:
         )
         return out
     out.append(
-        "What each process spent, in CPU-µs per custom event delivered (user + system "
-        "time of every thread, from /proc before and after each measured window; median "
-        "over the windows). *LangGraph* is the in-process path's figure for the same lane: "
+        "What each process spent, in CPU-µs per custom event delivered (its CPU-time "
+        "clock, every thread, read before and after each measured window; median over "
+        "the windows). *LangGraph* is the in-process path's figure for the same lane: "
         "what the graph itself costs. The ratios are the overheads to drive down: the "
         "agent service ÷ LangGraph (1.0 would be free serving), the edge ÷ the agent, and "
         "both servers ÷ LangGraph. *client, cores*: the load generator's CPU per second; "

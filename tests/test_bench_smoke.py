@@ -98,6 +98,19 @@ async def test_idle_connections_are_held_open(start_stack: StackFactory) -> None
                     task.cancel()
 
 
+async def test_a_refused_sse_stream_says_why(start_stack: StackFactory) -> None:
+    async with (
+        start_stack(agent={"graphs": BENCH_GRAPHS}) as stack,
+        EdgeSse(stack.url) as sse,
+        sse.lane() as lane,
+    ):
+        with pytest.raises(RuntimeError, match=r"SSE refused: 404 .*GRAPH_NOT_FOUND"):
+            await lane.run("no_such_graph", {}, StreamResult())
+        r = StreamResult()  # the connection is not left half-read: the next run works
+        await lane.run("echo", {"text": "hi"}, r)
+        assert r.status == "success"
+
+
 def test_a_wrong_stream_is_refused() -> None:
     result = StreamResult(payloads=[{"i": 0}, {"i": 2}], seqs=[1, 2, 3], status="success")
     with pytest.raises(scenarios.WrongResultError):
@@ -142,7 +155,7 @@ def test_cpu_meter_reads_processes_clocks() -> None:
         while time.process_time() < deadline:
             pass
     spent = window["cpu"]["cpu_s"]
-    assert spent["client"] >= 0.04  # 10 ms clock ticks: at least 4 of the 5
+    assert spent["client"] >= 0.045
     assert spent["me_again"] == pytest.approx(spent["client"], abs=0.02)
     assert window["cpu"]["wall_s"] >= 0.05
 
