@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bench import graphs as bench_graphs
-from bench import report, scenarios
+from bench import procs, report, scenarios
 from bench.clients import EdgeSse, Grpc, InProcess, StreamResult, Transport, WebSocket
 from bench.cpu import Meter
 from bench.procs import LoadFailedError
@@ -158,6 +158,11 @@ def test_cpu_meter_reads_processes_clocks() -> None:
     assert spent["client"] >= 0.045
     assert spent["me_again"] == pytest.approx(spent["client"], abs=0.02)
     assert window["cpu"]["wall_s"] >= 0.05
+
+
+def test_the_load_generator_says_why_it_failed() -> None:
+    with pytest.raises(LoadFailedError, match="ValueError: no transport 'carrier pigeon'"):
+        procs.load({"scenario": "warmup", "transport": "carrier pigeon", "target": ""}, core=None)
 
 
 def test_a_failing_measurement_is_recorded_and_the_run_goes_on() -> None:
