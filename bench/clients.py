@@ -394,6 +394,7 @@ class LangGraphServerSse(Transport, Lane):
         yield self
 
     async def run(self, graph: str, graph_input: dict[str, Any], result: StreamResult) -> None:
+        result.lean = False  # its events carry no seq to check a sample against
         result.thread_id = str(uuid.uuid4())
         body = {
             "assistant_id": graph,
