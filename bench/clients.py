@@ -22,10 +22,14 @@ import httpx
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench import http1
 from glassbox.agent.v1 import events_pb2
 from glassbox.client import AgentClient
 
 Mode = events_pb2.StreamMode
+# A lean stream parses one frame (or batch) in this many, and every frame that starts or
+# ends the run; the others it only counts, so the client's CPU stays out of the rate.
+SAMPLE_EVERY = 32
 
 
 @dataclass(eq=False)
@@ -38,18 +42,39 @@ class StreamResult:
     payloads: list[Any] = field(default_factory=list)  # custom events' data, in order
     recv_ns: list[int] = field(default_factory=list)  # when each of them arrived
     seqs: list[int] = field(default_factory=list)  # seq of every event (none in-process)
+    # Lean: count events by a cheap scan of the frames, parse only a sample of them; then
+    # payloads and seqs hold the sampled events only, and the counts below say the rest.
+    lean: bool = False
+    events: int = 0  # custom events delivered, parsed or counted
+    seq_count: int = 0  # events of any kind with a seq, parsed or counted
+    pairs: list[tuple[int, Any]] = field(default_factory=list)  # lean: (seq, payload) parsed
     status: str = ""  # how the run ended
     run_id: str = ""
     thread_id: str = ""
     first_event: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[Any] | None = None  # in-process: the task to cancel
 
-    def got(self, payload: Any, now: int) -> None:
-        if not self.payloads:
+    def got(self, payload: Any, now: int, seq: int = 0) -> None:
+        if not self.events:
             self.first_ns = now
             self.first_event.set()
+        self.events += 1
         self.payloads.append(payload)
         self.recv_ns.append(now)
+        if self.lean:
+            self.pairs.append((seq, payload))
+
+    def seen(self, seq: int) -> None:
+        self.seq_count += 1
+        self.seqs.append(seq)
+
+    def counted(self, custom: int, with_seq: int, now: int) -> None:
+        """Lean: events of a frame that was scanned, not parsed."""
+        if custom and not self.events:
+            self.first_ns = now
+            self.first_event.set()
+        self.events += custom
+        self.seq_count += with_seq
 
 
 class Lane(abc.ABC):
@@ -96,6 +121,7 @@ class InProcess(Transport, Lane):
 
     async def run(self, graph: str, graph_input: dict[str, Any], result: StreamResult) -> None:
         result.task = asyncio.current_task()
+        result.lean = False  # no frames to scan: every event is already a Python object
         result.run_id = "in-process"
         result.started_ns = time.time_ns()
         try:
@@ -137,13 +163,24 @@ class Grpc(Transport, Lane):
             cancel_on_disconnect=True,
         )
         result.started_ns = time.time_ns()
+        batches = 0
         async for batch in self.client.stream_run_batches(request):
             now = time.time_ns()
+            batches += 1
+            if (
+                result.lean
+                and result.pairs
+                and batches % SAMPLE_EVERY
+                and batch[0].HasField("custom")
+                and batch[-1].HasField("custom")
+            ):
+                result.counted(len(batch), len(batch), now)
+                continue
             for ev in batch:
-                result.seqs.append(ev.seq)
+                result.seen(ev.seq)
                 kind = ev.WhichOneof("payload")
                 if kind == "custom":
-                    result.got(orjson.loads(ev.custom.data_json), now)
+                    result.got(orjson.loads(ev.custom.data_json), now, ev.seq)
                 elif kind == "run_started":
                     result.run_id, result.thread_id = ev.run_id, ev.thread_id
                 elif kind == "run_ended":
@@ -181,6 +218,11 @@ class WebSocket(Transport):
             yield SocketLane(ws)
 
 
+def _plain_events(raw: bytes) -> bool:
+    """An events frame with neither the run's start nor its end: safe to only count."""
+    return raw.startswith(b'{"type":"events"') and b'"type":"run_' not in raw
+
+
 class SocketLane(Lane):
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
@@ -198,15 +240,22 @@ class SocketLane(Lane):
         }
         result.started_ns = time.time_ns()
         await self.ws.send(orjson.dumps(op).decode())
+        frames = 0
         while not result.status:
-            frame = orjson.loads(await self.ws.recv())
+            raw = await self.ws.recv(decode=False)
             now = time.time_ns()
+            frames += 1
+            # One run per socket at a time here, so a scanned frame needs no id check.
+            if result.lean and result.pairs and frames % SAMPLE_EVERY and _plain_events(raw):
+                result.counted(raw.count(b'"type":"custom"'), raw.count(b'"seq":'), now)
+                continue
+            frame = orjson.loads(raw)
             kind = frame["type"]
             if kind == "events" and frame["id"] == rid:
                 for ev in frame["events"]:
-                    result.seqs.append(ev["seq"])
+                    result.seen(ev["seq"])
                     if ev["type"] == "custom":
-                        result.got(ev["data"], now)
+                        result.got(ev["data"], now, ev["seq"])
                     elif ev["type"] == "run_ended":
                         result.status = ev["status"]
                         result.ended_ns = now
@@ -230,14 +279,28 @@ def http_client(base_url: str, *, connections: int) -> httpx.AsyncClient:
     )
 
 
-async def sse_frames(response: httpx.Response) -> AsyncIterator[list[tuple[str, bytes]]]:
+async def sse_frames(
+    body: AsyncIterator[bytes], result: StreamResult | None = None
+) -> AsyncIterator[list[tuple[str, bytes]]]:
     """The frames of an SSE body as they arrive: per network read, a list of
-    (event, data) pairs, comments and ids left out."""
+    (event, data) pairs, comments and ids left out. With a lean `result`, most reads'
+    frames are only counted into it (custom frames, and frames with an id) and not
+    yielded; a sample of them, and every read that starts or ends the run, are."""
     buffer = b""
-    async for chunk in response.aiter_raw():
+    reads = 0
+    async for chunk in body:
         buffer += chunk
         if b"\r" in buffer:  # LangGraph Server ends its lines with CRLF
             buffer = buffer.replace(b"\r\n", b"\n")
+        reads += 1
+        if result is not None and result.lean and result.pairs and reads % SAMPLE_EVERY:
+            cut = buffer.rfind(b"\n\n") + 2
+            whole = buffer[:cut]
+            if whole and b"event: run_" not in whole and b"event: error" not in whole:
+                buffer = buffer[cut:]
+                custom = whole.count(b"event: custom\n")
+                result.counted(custom, whole.count(b"id: "), time.time_ns())
+                continue
         *blocks, buffer = buffer.split(b"\n\n")
         frames: list[tuple[str, bytes]] = []
         for block in blocks:
@@ -254,14 +317,17 @@ async def sse_frames(response: httpx.Response) -> AsyncIterator[list[tuple[str, 
 
 
 class EdgeSse(Transport, Lane):
-    """POST /v1/threads/{id}/runs/stream on the edge, a keep-alive connection per stream."""
+    """POST /v1/threads/{id}/runs/stream on the edge, a keep-alive connection per stream
+    (bench/http1.py's: a lean reader); httpx for the rest (cancel)."""
 
     name = "edge SSE"
 
     def __init__(self, base_url: str, *, connections: int = 1000) -> None:
-        self.http = http_client(base_url, connections=connections)
+        self.streams = http1.Client(base_url)
+        self.http = http_client(base_url, connections=min(connections, 20))
 
     async def close(self) -> None:
+        await self.streams.close()
         await self.http.aclose()
 
     @contextlib.asynccontextmanager
@@ -277,32 +343,35 @@ class EdgeSse(Transport, Lane):
             "cancel_on_disconnect": True,
         }
         result.started_ns = time.time_ns()
-        async with self.http.stream(
-            "POST", f"/v1/threads/{result.thread_id}/runs/stream", json=body
-        ) as response:
-            if response.status_code != 200:
-                raise RuntimeError(
-                    f"SSE refused: {response.status_code} {await response.aread()!r}"
-                )
-            result.run_id = response.headers["x-glassbox-run-id"]
-            async for frames in sse_frames(response):
-                now = time.time_ns()
-                for event, data in frames:
-                    if event == "custom":
-                        ev = orjson.loads(data)
-                        result.seqs.append(ev["seq"])
-                        result.got(ev["data"], now)
-                    elif event == "run_ended":
-                        ev = orjson.loads(data)
-                        result.seqs.append(ev["seq"])
-                        result.status = ev["status"]
-                        result.ended_ns = now
-                    elif event in ("run_started", "error"):
-                        ev = orjson.loads(data)
-                        if "seq" in ev:
-                            result.seqs.append(ev["seq"])
-                        if event == "error":
-                            raise RuntimeError(f"SSE error frame: {ev}")
+        path = f"/v1/threads/{result.thread_id}/runs/stream"
+        try:
+            async with self.streams.post(path, orjson.dumps(body)) as response:
+                if response.headers.get("transfer-encoding") != "chunked":
+                    raise RuntimeError(f"SSE body not chunked: {response.headers}")
+                result.run_id = response.headers["x-glassbox-run-id"]
+                await self._read(response.chunks(), result)
+        except http1.HttpError as exc:
+            raise RuntimeError(f"SSE refused: {exc}") from None
+
+    async def _read(self, body: AsyncIterator[bytes], result: StreamResult) -> None:
+        async for frames in sse_frames(body, result):
+            now = time.time_ns()
+            for event, data in frames:
+                if event == "custom":
+                    ev = orjson.loads(data)
+                    result.seen(ev["seq"])
+                    result.got(ev["data"], now, ev["seq"])
+                elif event == "run_ended":
+                    ev = orjson.loads(data)
+                    result.seen(ev["seq"])
+                    result.status = ev["status"]
+                    result.ended_ns = now
+                elif event in ("run_started", "error"):
+                    ev = orjson.loads(data)
+                    if "seq" in ev:
+                        result.seen(ev["seq"])
+                    if event == "error":
+                        raise RuntimeError(f"SSE error frame: {ev}")
 
     async def cancel(self, result: StreamResult) -> None:
         path = f"/v1/threads/{result.thread_id}/runs/{result.run_id}/cancel"
@@ -325,6 +394,7 @@ class LangGraphServerSse(Transport, Lane):
         yield self
 
     async def run(self, graph: str, graph_input: dict[str, Any], result: StreamResult) -> None:
+        result.lean = False  # its events carry no seq to check a sample against
         result.thread_id = str(uuid.uuid4())
         body = {
             "assistant_id": graph,
@@ -339,7 +409,7 @@ class LangGraphServerSse(Transport, Lane):
         ) as response:
             if response.status_code != 200:
                 raise RuntimeError(f"refused: {response.status_code} {await response.aread()!r}")
-            async for frames in sse_frames(response):
+            async for frames in sse_frames(response.aiter_raw()):
                 now = time.time_ns()
                 for event, data in frames:
                     if event == "custom":

@@ -15,6 +15,7 @@ from typing import Any
 
 from bench import scenarios
 from bench.clients import EdgeSse, Grpc, InProcess, LangGraphServerSse, Transport, WebSocket
+from bench.cpu import Meter
 from bench.servers import raise_fd_limit
 
 
@@ -65,6 +66,8 @@ async def run(spec: dict[str, Any]) -> Any:
             on_mark=lambda n: mark(str(n)),
         )
         return {"cut": cut}
+    # The servers' PIDs: each measured window reads their CPU clocks, and this process's.
+    meter = Meter(spec.get("pids", {}))
     async with make_transport(spec["transport"], spec["target"]) as transport:
         if scenario == "warmup":
             return await scenarios.throughput(transport, streams=4, count=200)
@@ -75,15 +78,20 @@ async def run(spec: dict[str, Any]) -> Any:
                     streams=spec["streams"],
                     count=spec["count"],
                     graph=spec.get("graph", "many_events"),
+                    meter=meter,
                 )
                 for _ in range(spec["repeats"])
             ]
         if scenario == "first_event":
-            return await scenarios.first_event(transport, repeats=spec["repeats"])
+            return await scenarios.first_event(transport, repeats=spec["repeats"], meter=meter)
         if scenario == "paced":
             return [
                 await scenarios.paced(
-                    transport, streams=spec["streams"], rate=spec["rate"], seconds=spec["seconds"]
+                    transport,
+                    streams=spec["streams"],
+                    rate=spec["rate"],
+                    seconds=spec["seconds"],
+                    meter=meter,
                 )
                 for _ in range(spec["repeats"])
             ]
@@ -103,12 +111,18 @@ async def run(spec: dict[str, Any]) -> Any:
 def main() -> None:
     spec = json.loads(sys.argv[1])
     raise_fd_limit()
-    if spec.get("uvloop"):
-        import uvloop
+    try:
+        if spec.get("uvloop"):
+            import uvloop
 
-        emit({"result": uvloop.run(run(spec))})
-    else:
-        emit({"result": asyncio.run(run(spec))})
+            emit({"result": uvloop.run(run(spec))})
+        else:
+            emit({"result": asyncio.run(run(spec))})
+    except Exception as exc:
+        # The runner records the reason beside the lane, then goes on (the traceback
+        # follows in bench/.logs/load.log).
+        emit({"error": f"{type(exc).__name__}: {exc}"[:2000]})
+        raise
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from bench import cpu
+
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "bench" / ".logs"
 # Its own virtual environment: LangGraph Server's dependencies never meet ours.
@@ -29,6 +31,10 @@ LG_ENV = {
     "LANGGRAPH_CLI_NO_ANALYTICS": "1",  # the CLI's usage reporting, off
     "LANGSMITH_API_KEY": "",
 }
+
+
+class LoadFailedError(RuntimeError):
+    """A scenario failed in the load generator; the message is its reason."""
 
 
 class Process:
@@ -69,16 +75,14 @@ class Process:
     def rss(self) -> int:
         """Resident set size of the process and its children (langgraph dev forks)."""
         total = 0
-        for pid in [self.pid, *_children(self.pid)]:
+        for pid in [self.pid, *cpu.descendants(self.pid)]:
             with contextlib.suppress(OSError):
                 total += _rss(pid)
         return total
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the process has used so far."""
-        with open(f"/proc/{self.pid}/stat") as f:
-            fields = f.read().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the process (every thread) and its children have used."""
+        return cpu.seconds(self.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -89,6 +93,10 @@ class Process:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):  # a broken pipe to a process gone
+                    pipe.close()
         self.log.close()
 
 
@@ -98,16 +106,6 @@ def _rss(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
-
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                for child in f.read().split():
-                    out += [int(child), *_children(int(child))]
-    return out
 
 
 def _read_port(process: Process, timeout: float = 60) -> int:
@@ -248,6 +246,8 @@ def load(
                 p.proc.stdin.flush()
             elif "result" in line:
                 return line["result"]
-        raise RuntimeError(f"the load generator failed: see {LOGS}/load.log")
+            elif "error" in line:
+                raise LoadFailedError(line["error"])
+        raise LoadFailedError(f"the load generator exited: see {LOGS}/load.log")
     finally:
         p.stop()

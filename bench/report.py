@@ -13,13 +13,18 @@ import os
 import platform
 import statistics
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-from bench.procs import ROOT
+from bench.cpu import CLIENT_BOUND_SHARE
+from bench.procs import LOGS, ROOT
 
 DOC = ROOT / "docs" / "benchmarks.md"
 PLOTS = ROOT / "docs" / "bench"
 RESULTS = ROOT / "bench" / "results" / "latest.json"
+# A --quick run's, beside the logs: never committed, never in the docs.
+QUICK_RESULTS = LOGS / "quick.json"
+QUICK_DOC = LOGS / "quick.md"
 BEGIN = "<!-- bench:results:begin (written by `python -m bench`; edit outside the markers) -->"
 END = "<!-- bench:results:end -->"
 NAMES = {
@@ -93,16 +98,162 @@ def _commit() -> str:
     return out.stdout.decode().strip()
 
 
-def load_results() -> dict[str, Any]:
-    if not RESULTS.exists():
+def load_results(path: Path = RESULTS) -> dict[str, Any]:
+    if not path.exists():
         return {}
-    loaded: dict[str, Any] = json.loads(RESULTS.read_text())
+    loaded: dict[str, Any] = json.loads(path.read_text())
     return loaded
 
 
-def save_results(results: dict[str, Any]) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+def save_results(results: dict[str, Any], path: Path = RESULTS) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1) + "\n")
+
+
+# -- CPU per event ---------------------------------------------------------------------------
+
+# The measured windows, as `run.keep_cpu` stores them under results["cpu"][lane][path].
+CPU_LANES = {
+    "throughput_1": "throughput, 1 stream",
+    "throughput_20": "throughput, 20 streams",
+    "throughput_200": "throughput, 200 streams",
+    "first_event": "first event (1 event per run)",
+    "paced": "paced, {paced_streams} × {paced_rate:g}/s",
+    "ws1000": "{ws1000_streams:,} × {ws1000_rate:g}/s",
+}
+ROLES = ("agent", "edge", "lgserver", "client")
+
+
+def _median_us(windows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Median over the windows of each process's CPU-µs per delivered event."""
+    per: dict[str, list[float]] = {}
+    for w in windows:
+        if w.get("events"):
+            for role, seconds in w["cpu_s"].items():
+                per.setdefault(role, []).append(seconds * 1e6 / w["events"])
+    return {role: med(v) for role, v in per.items()}
+
+
+def cpu_summary(r: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per lane and path: CPU-µs per event of each process, LangGraph's own (the
+    in-process path's, same lane) and the overhead ratios; `client_core` is the load
+    generator's CPU per wall second, and `client_bound` says it may be what set the rate."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for lane, paths in r.get("cpu", {}).items():
+        graph_us = _median_us(paths.get("inprocess", [])).get("client")
+        for path, windows in paths.items():
+            us = _median_us(windows)
+            if not us:
+                continue
+            row: dict[str, Any] = {f"{role}_us": v for role, v in us.items()}
+            walls = [w["cpu_s"]["client"] / w["wall_s"] for w in windows if w.get("wall_s")]
+            row["client_core"] = med(walls) if walls else float("nan")
+            # In-process, the client is the graph: a busy core is the point, not a flag.
+            bound = path != "inprocess" and bool(walls) and med(walls) >= CLIENT_BOUND_SHARE
+            row["client_bound"] = bound
+            server = us.get("agent", us.get("lgserver"))
+            if graph_us and path != "inprocess":
+                row["inprocess_us"] = graph_us
+                if server is not None:
+                    row["agent_vs_inprocess"] = server / graph_us
+                if "edge" in us and server is not None:
+                    row["servers_vs_inprocess"] = (server + us["edge"]) / graph_us
+            if "edge" in us and server:
+                row["edge_vs_agent"] = us["edge"] / server
+            row["windows"] = len(windows)
+            out.setdefault(lane, {})[path] = row
+    return out
+
+
+def render_cpu(r: dict[str, Any]) -> list[str]:
+    summary = cpu_summary(r)
+    out = ["### CPU per delivered event\n"]
+    if not summary:
+        out.append(
+            "*Not measured by this run* (its harness predates the CPU clocks): the next "
+            "full `python -m bench` fills this table.\n"
+        )
+        return out
+    out.append(
+        "What each process spent, in CPU-µs per custom event delivered (its CPU-time "
+        "clock, every thread, read before and after each measured window; median over "
+        "the windows). *LangGraph* is the in-process path's figure for the same lane: "
+        "what the graph itself costs. The ratios are the overheads to drive down: the "
+        "agent service ÷ LangGraph (1.0 would be free serving), the edge ÷ the agent, and "
+        "both servers ÷ LangGraph. *client, cores*: the load generator's CPU per second; "
+        f"at ≥ {CLIENT_BOUND_SHARE:.2f} it may be what set the lane's rate (⚠).\n"
+    )
+    plan = r.get("plan", {})
+    rows = []
+    for lane, label in CPU_LANES.items():
+        for path in ORDER:
+            row = summary.get(lane, {}).get(path)
+            if row is None:
+                continue
+            server = row.get("agent_us", row.get("lgserver_us"))
+            client = f"{row['client_core']:.2f}"
+            if row["client_bound"]:
+                client += " ⚠ client-bound"
+            rows.append(
+                [
+                    _lane_label(label, plan),
+                    NAMES[path],
+                    us(server),
+                    us(row.get("edge_us")),
+                    us(row.get("client_us")) + (" (the graph)" if path == "inprocess" else ""),
+                    us(row.get("inprocess_us")),
+                    times(row.get("agent_vs_inprocess")),
+                    times(row.get("edge_vs_agent")),
+                    times(row.get("servers_vs_inprocess")),
+                    client,
+                ]
+            )
+    head = [
+        "lane",
+        "path",
+        "agent (LG Server) µs",
+        "edge µs",
+        "client µs",
+        "LangGraph µs",
+        "agent ÷ LangGraph",
+        "edge ÷ agent",
+        "agent + edge ÷ LangGraph",
+        "client, cores",
+    ]
+    out.append(table(head, rows))
+    out.append("")
+    return out
+
+
+def _lane_label(label: str, plan: dict[str, Any]) -> str:
+    try:
+        return label.format(**plan)
+    except (KeyError, ValueError):
+        return label
+
+
+def us(x: float | None) -> str:
+    if x is None or x != x:
+        return "—"
+    return f"{x:.1f}" if x < 100 else f"{x:.0f}"
+
+
+def times(x: float | None) -> str:
+    return "—" if x is None or x != x else f"{x:.2f}×"
+
+
+def render_failed(r: dict[str, Any]) -> list[str]:
+    failed = r.get("failed", {})
+    if not failed:
+        return []
+    out = ["### FAILED\n", "These measurements failed; the rest of the run went on.\n"]
+    rows = [
+        [f"**FAILED** {name}", " ".join(reason.split()).replace("|", "\\|")]
+        for name, reason in failed.items()
+    ]
+    out.append(table(["measurement", "reason"], rows))
+    out.append("")
+    return out
 
 
 # -- numbers → text --------------------------------------------------------------------------
@@ -156,6 +307,8 @@ def render(r: dict[str, Any]) -> str:
     if r.get("quick"):
         out.append("**A `--quick` run: too few repeats and events to quote.**\n")
     plan = r.get("plan", {})
+    out += render_failed(r)
+    out += render_cpu(r)
     throughput = r.get("throughput", {})
     if throughput:
         out.append("### Throughput and time to first event\n")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from bench import procs, report
 AGENT_CORE, EDGE_CORE, CLIENT_CORE = 0, 1, 1
 LG_PORT = 8123
 TRANSPORTS = ("inprocess", "grpc", "ws", "sse")
+SERVER_ROLES = ("agent", "edge", "lgserver")
 PARTS = (
     "throughput",
     "first_event",
@@ -109,6 +111,8 @@ def load(
     spec = {
         "transport": transport,
         "target": servers["target"],
+        # Their CPU clocks are read around each measured window, with the client's own.
+        "pids": {k: servers[k].pid for k in SERVER_ROLES if k in servers},
         # The HTTP clients run on uvloop: less of the shared core goes to the client.
         "uvloop": transport in ("ws", "sse", "lg"),
         **spec,
@@ -123,43 +127,76 @@ def warm(transport: str, servers: dict[str, Any]) -> None:
 # -- the parts ----------------------------------------------------------------------------
 
 
+def keep_cpu(out: dict[str, Any], lane: str, transport: str, windows: list[dict[str, Any]]) -> None:
+    """Each measured window's CPU seconds per process and its events delivered, for
+    the report's CPU-per-event table."""
+    out.setdefault("cpu", {}).setdefault(lane, {})[transport] = [
+        {"events": w["events"], **w["cpu"]} for w in windows if "cpu" in w
+    ]
+
+
+def isolated(out: dict[str, Any], name: str, measure: Callable[[], None]) -> None:
+    """One measurement on its own servers: if it fails, the results say why and the run
+    goes on (its servers stop on the way out; the next measurement starts fresh ones)."""
+    failed = out.setdefault("failed", {})
+    try:
+        measure()
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        say(f"FAILED {name}: {reason}")
+        failed[name] = reason
+    else:
+        failed.pop(name, None)  # measured now: an earlier run's failure is history
+
+
 def run_throughput(plan: Plan, out: dict[str, Any], transports: tuple[str, ...]) -> None:
     table = out.setdefault("throughput", {})
+
+    def measure(transport: str, streams: int) -> None:
+        count = plan.one_stream_events if streams == 1 else plan.concurrent_events // streams
+        say(f"throughput: {transport}, {streams} streams × {count} events")
+        with stack(transport) as servers:
+            warm(transport, servers)
+            runs = load(
+                transport,
+                servers,
+                scenario="throughput",
+                streams=streams,
+                count=count,
+                repeats=plan.repeats,
+            )
+        table.setdefault(str(streams), {})[transport] = [r["events_per_s"] for r in runs]
+        keep_cpu(out, f"throughput_{streams}", transport, runs)
+
     for transport in transports:
         for streams in (1, 20, 200):
-            count = plan.one_stream_events if streams == 1 else plan.concurrent_events // streams
-            say(f"throughput: {transport}, {streams} streams × {count} events")
-            with stack(transport) as servers:
-                warm(transport, servers)
-                runs = load(
-                    transport,
-                    servers,
-                    scenario="throughput",
-                    streams=streams,
-                    count=count,
-                    repeats=plan.repeats,
-                )
-            table.setdefault(str(streams), {})[transport] = [r["events_per_s"] for r in runs]
+            name = f"throughput/{streams}/{transport}"
+            isolated(out, name, functools.partial(measure, transport, streams))
 
 
 def run_first_event(plan: Plan, out: dict[str, Any], transports: tuple[str, ...]) -> None:
     table = out.setdefault("first_event_ms", {})
-    for transport in transports:
+
+    def measure(transport: str) -> None:
         say(f"time to first event: {transport}")
         with stack(transport) as servers:
             warm(transport, servers)
-            table[transport] = load(
-                transport, servers, scenario="first_event", repeats=plan.ttfe_repeats
-            )
+            result = load(transport, servers, scenario="first_event", repeats=plan.ttfe_repeats)
+        table[transport] = result["ms"]
+        keep_cpu(out, "first_event", transport, [result])
+
+    for transport in transports:
+        isolated(out, f"first_event/{transport}", functools.partial(measure, transport))
 
 
 def run_paced(plan: Plan, out: dict[str, Any], transports: tuple[str, ...]) -> None:
     table = out.setdefault("paced", {})
-    for transport in transports:
+
+    def measure(transport: str) -> None:
         say(f"paced: {transport}, {plan.paced_streams} streams × {plan.paced_rate:g}/s")
         with stack(transport) as servers:
             warm(transport, servers)
-            table[transport] = load(
+            runs = load(
                 transport,
                 servers,
                 scenario="paced",
@@ -168,6 +205,11 @@ def run_paced(plan: Plan, out: dict[str, Any], transports: tuple[str, ...]) -> N
                 seconds=plan.paced_seconds,
                 repeats=plan.paced_repeats,
             )
+        table[transport] = [{k: v for k, v in r.items() if k != "cpu"} for r in runs]
+        keep_cpu(out, "paced", transport, runs)
+
+    for transport in transports:
+        isolated(out, f"paced/{transport}", functools.partial(measure, transport))
 
 
 def run_ws1000(plan: Plan, out: dict[str, Any]) -> None:
@@ -182,8 +224,8 @@ def run_ws1000(plan: Plan, out: dict[str, Any]) -> None:
         "seconds": plan.ws1000_seconds,
         "repeats": 1,
     }
-    say(f"{plan.ws1000_streams} WebSocket streams × {plan.ws1000_rate:g}/s")
-    for _ in range(plan.ws1000_repeats):
+
+    def measure() -> None:
         with stack("ws") as servers, sampling(servers) as peak:
             warm("ws", servers)
             (summary,) = load("ws", servers, **paced)
@@ -194,9 +236,18 @@ def run_ws1000(plan: Plan, out: dict[str, Any]) -> None:
             summary["edge_rss_peak"] = peak["edge"]
             summary["agent_rss_peak"] = peak["agent"]
             runs.append(summary)
-    say(f"the same {plan.ws1000_streams} streams in-process")
-    with stack("inprocess") as servers:
-        out["ws1000_inprocess"] = load("inprocess", servers, **paced)
+            keep_cpu(out, "ws1000", "ws", runs)
+
+    def inprocess() -> None:
+        say(f"the same {plan.ws1000_streams} streams in-process")
+        with stack("inprocess") as servers:
+            out["ws1000_inprocess"] = load("inprocess", servers, **paced)
+        keep_cpu(out, "ws1000", "inprocess", out["ws1000_inprocess"])
+
+    say(f"{plan.ws1000_streams} WebSocket streams × {plan.ws1000_rate:g}/s")
+    for k in range(plan.ws1000_repeats):
+        isolated(out, f"ws1000/ws/{k + 1}", measure)
+    isolated(out, "ws1000/inprocess", inprocess)
 
 
 def cpu_share(samples: list[tuple[float, float]], start: float, end: float) -> float:
@@ -266,13 +317,17 @@ def run_idle(plan: Plan, out: dict[str, Any]) -> None:
 
 def run_cancel(plan: Plan, out: dict[str, Any], transports: tuple[str, ...]) -> None:
     table = out.setdefault("cancel", {})
-    for transport in transports:
+
+    def measure(transport: str) -> None:
         say(f"cancel latency: {transport}")
         with stack(transport) as servers:
             warm(transport, servers)
             table[transport] = load(
                 transport, servers, scenario="cancel", repeats=plan.cancel_repeats
             )
+
+    for transport in transports:
+        isolated(out, f"cancel/{transport}", functools.partial(measure, transport))
 
 
 def run_cancelled_streams(plan: Plan, out: dict[str, Any]) -> None:
@@ -318,7 +373,7 @@ def run_lgserver(plan: Plan, out: dict[str, Any]) -> None:
     out.setdefault("versions", {})["LangGraph Server"] = procs.lgserver_versions()
     servers: dict[str, Any]
     with procs.lgserver(AGENT_CORE, LG_PORT, jobs=plan.paced_streams + 10) as (server, url):
-        servers = {"target": url, "client_core": CLIENT_CORE}
+        servers = {"target": url, "client_core": CLIENT_CORE, "lgserver": server}
         load("lg", servers, scenario="warmup")
         for streams in (1, 20, 200):
             count = plan.one_stream_events if streams == 1 else plan.concurrent_events // streams
@@ -334,12 +389,13 @@ def run_lgserver(plan: Plan, out: dict[str, Any]) -> None:
             out.setdefault("throughput", {}).setdefault(str(streams), {})["lg"] = [
                 r["events_per_s"] for r in runs
             ]
+            keep_cpu(out, f"throughput_{streams}", "lg", runs)
         say("LangGraph Server time to first event")
-        out.setdefault("first_event_ms", {})["lg"] = load(
-            "lg", servers, scenario="first_event", repeats=plan.lg_ttfe_repeats
-        )
+        first = load("lg", servers, scenario="first_event", repeats=plan.lg_ttfe_repeats)
+        out.setdefault("first_event_ms", {})["lg"] = first["ms"]
+        keep_cpu(out, "first_event", "lg", [first])
         say(f"LangGraph Server paced: {plan.paced_streams} streams × {plan.paced_rate:g}/s")
-        out.setdefault("paced", {})["lg"] = load(
+        paced = load(
             "lg",
             servers,
             scenario="paced",
@@ -348,6 +404,10 @@ def run_lgserver(plan: Plan, out: dict[str, Any]) -> None:
             seconds=plan.paced_seconds,
             repeats=1,
         )
+        out.setdefault("paced", {})["lg"] = [
+            {k: v for k, v in r.items() if k != "cpu"} for r in paced
+        ]
+        keep_cpu(out, "paced", "lg", paced)
         out["lg_rss_after"] = server.rss()
 
 
@@ -358,12 +418,18 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="only re-render the report")
     parser.add_argument("--no-lgserver", action="store_true", help="skip LangGraph Server")
     args = parser.parse_args()
+    # A --quick run checks the harness: its numbers never replace a full run's.
+    results = report.QUICK_RESULTS if args.quick else report.RESULTS
     if args.report:
-        report.write(report.load_results())
+        loaded = report.load_results(results)
+        if args.quick:
+            report.QUICK_DOC.write_text(report.render(loaded) + "\n")
+        else:
+            report.write(loaded)
         return 0
     plan = Plan.quick() if args.quick else Plan()
     parts = args.only or [p for p in PARTS if not (args.no_lgserver and p == "lgserver")]
-    out: dict[str, Any] = report.load_results() if args.only else {}
+    out: dict[str, Any] = report.load_results(results) if args.only else {}
     out["machine"] = report.machine()
     out["plan"] = vars(plan)
     out["quick"] = args.quick
@@ -379,10 +445,20 @@ def main() -> int:
         "lgserver": lambda: run_lgserver(plan, out),
     }
     for part in parts:
-        runners[part]()
-        report.save_results(out)  # what was measured survives a later part's failure
+        isolated(out, part, runners[part])
+        out["cpu_per_event"] = report.cpu_summary(out)
+        report.save_results(out, results)  # what was measured survives a later part's failure
     out["seconds"] = time.monotonic() - started
-    report.save_results(out)
-    report.write(out)
-    say(f"done in {out['seconds']:.0f} s: {report.DOC.relative_to(procs.ROOT)}")
+    report.save_results(out, results)
+    if args.quick:
+        # The committed report keeps the full run's numbers; the quick one goes beside it.
+        report.QUICK_DOC.write_text(report.render(out) + "\n")
+        doc = report.QUICK_DOC
+    else:
+        report.write(out)
+        doc = report.DOC
+    failed = out.get("failed", {})
+    if failed:
+        say(f"{len(failed)} measurement(s) FAILED: " + ", ".join(failed))
+    say(f"done in {out['seconds']:.0f} s: {doc.relative_to(procs.ROOT)}")
     return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.clients import Lane, StreamResult, Transport
+from bench.cpu import Meter
 
 # Events per stream of `many_events` for the throughput runs.
 THROUGHPUT_EVENTS = 20_000
@@ -27,7 +28,14 @@ class WrongResultError(AssertionError):
 
 
 def check_stream(result: StreamResult, count: int, *, status: str = "success") -> None:
-    """Exactly `count` custom events, `i` = 0, 1, 2 …, seqs rising by one, the run ended."""
+    """Exactly `count` custom events, `i` = 0, 1, 2 …, seqs rising by one, the run ended.
+    A lean stream parsed only a sample of its frames: its counts must add up, and every
+    sampled event sit where its `i` says."""
+    if result.status != status:
+        raise WrongResultError(f"the run ended {result.status!r}, expected {status!r}")
+    if result.lean:
+        _check_lean(result, count)
+        return
     got = [p.get("i") if isinstance(p, dict) else None for p in result.payloads]
     if got != list(range(count)):
         head = got[:5]
@@ -35,8 +43,18 @@ def check_stream(result: StreamResult, count: int, *, status: str = "success") -
     first = result.seqs[0] if result.seqs else 0
     if result.seqs != list(range(first, first + len(result.seqs))):
         raise WrongResultError("seqs are not contiguous and rising")
-    if result.status != status:
-        raise WrongResultError(f"the run ended {result.status!r}, expected {status!r}")
+
+
+def _check_lean(result: StreamResult, count: int) -> None:
+    if result.events != count:
+        raise WrongResultError(f"expected {count} custom events, counted {result.events}")
+    # The first and last frames are always parsed: the run's start and end seqs.
+    if not result.seqs or result.seqs[-1] - result.seqs[0] + 1 != result.seq_count:
+        span = (result.seqs[0], result.seqs[-1]) if result.seqs else ()
+        raise WrongResultError(f"{result.seq_count} events with a seq for seqs {span}")
+    offsets = {seq - p.get("i", -1) for seq, p in result.pairs if isinstance(p, dict)}
+    if len(offsets) != 1:
+        raise WrongResultError(f"sampled events out of place: {result.pairs[:5]}…")
 
 
 async def open_lanes(stack: AsyncExitStack, transport: Transport, n: int) -> list[Lane]:
@@ -70,18 +88,30 @@ def percentile(ordered: Sequence[float], p: float) -> float:
 
 
 async def throughput(
-    transport: Transport, *, streams: int, count: int, graph: str = "many_events"
+    transport: Transport,
+    *,
+    streams: int,
+    count: int,
+    graph: str = "many_events",
+    meter: Meter | None = None,
+    lean: bool = True,
 ) -> dict[str, Any]:
     """`streams` concurrent runs of `count` events each: aggregate events/s from the
-    first request sent to the last run's end received."""
+    first request sent to the last run's end received, and each process's CPU then."""
+    meter = meter or Meter({})
+    out: dict[str, Any] = {}
     async with AsyncExitStack() as stack:
         lanes = await open_lanes(stack, transport, streams)
-        results = [StreamResult() for _ in lanes]
-        t0 = time.time_ns()
-        await asyncio.gather(
-            *(lane.run(graph, {"count": count}, r) for lane, r in zip(lanes, results, strict=True))
-        )
-        t1 = time.time_ns()
+        results = [StreamResult(lean=lean) for _ in lanes]
+        with meter.window(out):
+            t0 = time.time_ns()
+            await asyncio.gather(
+                *(
+                    lane.run(graph, {"count": count}, r)
+                    for lane, r in zip(lanes, results, strict=True)
+                )
+            )
+            t1 = time.time_ns()
     for r in results:
         check_stream(r, count)
     seconds = (t1 - t0) / 1e9
@@ -90,39 +120,54 @@ async def throughput(
         "seconds": seconds,
         "events_per_s": streams * count / seconds,
         "first_event_ms": [(r.first_ns - r.started_ns) / 1e6 for r in results],
+        **out,
     }
 
 
 # -- time to first event -------------------------------------------------------------------
 
 
-async def first_event(transport: Transport, *, repeats: int, graph: str = "echo") -> list[float]:
+async def first_event(
+    transport: Transport, *, repeats: int, graph: str = "echo", meter: Meter | None = None
+) -> dict[str, Any]:
     """Milliseconds from sending the request to holding the first custom event, one run
-    at a time on an open connection, for a graph that emits one event at once."""
+    at a time on an open connection, for a graph that emits one event at once; and each
+    process's CPU over all the runs (one custom event each: CPU per event is per run)."""
+    meter = meter or Meter({})
     out: list[float] = []
+    window: dict[str, Any] = {}
     async with transport.lane() as lane:
-        for _ in range(repeats):
-            r = StreamResult()
-            await lane.run(graph, {"text": "hi"}, r)
-            if len(r.payloads) != 1 or r.status != "success":
-                raise WrongResultError(f"echo delivered {r.payloads} and ended {r.status!r}")
-            out.append((r.first_ns - r.started_ns) / 1e6)
-    return out
+        with meter.window(window):
+            for _ in range(repeats):
+                r = StreamResult()
+                await lane.run(graph, {"text": "hi"}, r)
+                if len(r.payloads) != 1 or r.status != "success":
+                    raise WrongResultError(f"echo delivered {r.payloads} and ended {r.status!r}")
+                out.append((r.first_ns - r.started_ns) / 1e6)
+    return {"ms": out, "events": repeats, **window}
 
 
 # -- latency at a paced rate ---------------------------------------------------------------
 
 
 async def paced(
-    transport: Transport, *, streams: int, rate: float, seconds: float
+    transport: Transport,
+    *,
+    streams: int,
+    rate: float,
+    seconds: float,
+    meter: Meter | None = None,
 ) -> dict[str, Any]:
     """`streams` runs emitting `rate` events/s for `seconds`, spread evenly over one
     period: how long each event took from the node's write to the client holding it."""
+    meter = meter or Meter({})
+    window: dict[str, Any] = {}
     count = round(rate * seconds)
     interval = 1 / rate
     async with AsyncExitStack() as stack:
         lanes = await open_lanes(stack, transport, streams)
         results = [StreamResult() for _ in lanes]
+        meter.start()
         cpu_before, wall_before, started_at = time.process_time(), time.monotonic(), time.time()
         await asyncio.gather(
             *(
@@ -136,6 +181,7 @@ async def paced(
         )
         # This process's CPU while the streams ran: in-process, that is the graph's own.
         cpu_share = (time.process_time() - cpu_before) / (time.monotonic() - wall_before)
+        window["cpu"] = meter.stop()
         ended_at = time.time()
     lags: list[float] = []
     for r in results:
@@ -148,6 +194,7 @@ async def paced(
         client_cpu=cpu_share,
         started_at=started_at,  # wall clock, for the runner's CPU samples of the servers
         ended_at=ended_at,
+        **window,
     )
 
 

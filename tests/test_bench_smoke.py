@@ -5,15 +5,19 @@ Correctness only (counts, order, statuses): never speed."""
 from __future__ import annotations
 
 import contextlib
+import os
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from bench import graphs as bench_graphs
-from bench import report, scenarios
+from bench import procs, report, scenarios
 from bench.clients import EdgeSse, Grpc, InProcess, StreamResult, Transport, WebSocket
-from bench.run import Plan
+from bench.cpu import Meter
+from bench.procs import LoadFailedError
+from bench.run import Plan, isolated
 from tests import graphs
 from tests.agent_harness import TEST_GRAPHS
 from tests.edge_harness import Stack, StackFactory
@@ -44,14 +48,18 @@ async def test_every_scenario_on_every_path(start_stack: StackFactory, path: str
         start_stack(agent={"graphs": BENCH_GRAPHS}) as stack,
         PATHS[path](stack) as transport,
     ):
-        # throughput checks every stream itself: 0..count-1 in order, seqs contiguous
-        run = await scenarios.throughput(transport, streams=3, count=150)
-        assert run["events"] == 450
-        assert len(run["first_event_ms"]) == 3
+        # throughput checks every stream itself: 0..count-1 in order, seqs contiguous;
+        # lean (the default) counts most frames and checks a sample, so both ways
+        for lean in (True, False):
+            run = await scenarios.throughput(transport, streams=3, count=1500, lean=lean)
+            assert run["events"] == 4500
+            assert len(run["first_event_ms"]) == 3
+            assert run["cpu"]["cpu_s"]["client"] > 0  # its own clock, read around the window
 
         firsts = await scenarios.first_event(transport, repeats=2)
-        assert len(firsts) == 2
-        assert all(ms >= 0 for ms in firsts)
+        assert len(firsts["ms"]) == 2
+        assert all(ms >= 0 for ms in firsts["ms"])
+        assert firsts["events"] == 2
 
         paced = await scenarios.paced(transport, streams=3, rate=200, seconds=0.1)
         assert paced["events"] == 60
@@ -90,6 +98,19 @@ async def test_idle_connections_are_held_open(start_stack: StackFactory) -> None
                     task.cancel()
 
 
+async def test_a_refused_sse_stream_says_why(start_stack: StackFactory) -> None:
+    async with (
+        start_stack(agent={"graphs": BENCH_GRAPHS}) as stack,
+        EdgeSse(stack.url) as sse,
+        sse.lane() as lane,
+    ):
+        with pytest.raises(RuntimeError, match=r"SSE refused: 404 .*GRAPH_NOT_FOUND"):
+            await lane.run("no_such_graph", {}, StreamResult())
+        r = StreamResult()  # the connection is not left half-read: the next run works
+        await lane.run("echo", {"text": "hi"}, r)
+        assert r.status == "success"
+
+
 def test_a_wrong_stream_is_refused() -> None:
     result = StreamResult(payloads=[{"i": 0}, {"i": 2}], seqs=[1, 2, 3], status="success")
     with pytest.raises(scenarios.WrongResultError):
@@ -100,6 +121,71 @@ def test_a_wrong_stream_is_refused() -> None:
     result = StreamResult(payloads=[{"i": 0}], seqs=[1, 2], status="cancelled")
     with pytest.raises(scenarios.WrongResultError):
         scenarios.check_stream(result, 1)
+
+
+def test_a_wrong_lean_stream_is_refused() -> None:
+    def lean(
+        events: int, seq_count: int, pairs: list[tuple[int, Any]], last: int = 102
+    ) -> StreamResult:
+        return StreamResult(
+            lean=True,
+            events=events,
+            seq_count=seq_count,
+            seqs=[1, *(seq for seq, _ in pairs), last],  # run_started 1 … run_ended
+            pairs=pairs,
+            status="success",
+        )
+
+    scenarios.check_stream(lean(100, 102, [(2, {"i": 0}), (60, {"i": 58})]), 100)
+    for wrong in (
+        lean(99, 102, [(2, {"i": 0})]),  # one event short
+        lean(100, 103, [(2, {"i": 0})]),  # counted more events than the seqs span
+        lean(100, 102, [(2, {"i": 0}), (60, {"i": 57})]),  # a sampled event out of place
+        lean(100, 102, []),  # nothing sampled
+    ):
+        with pytest.raises(scenarios.WrongResultError):
+            scenarios.check_stream(wrong, 100)
+
+
+def test_cpu_meter_reads_processes_clocks() -> None:
+    meter = Meter({"me_again": os.getpid()})
+    window: dict[str, Any] = {}
+    with meter.window(window):
+        deadline = time.process_time() + 0.05
+        while time.process_time() < deadline:
+            pass
+    spent = window["cpu"]["cpu_s"]
+    assert spent["client"] >= 0.045
+    assert spent["me_again"] == pytest.approx(spent["client"], abs=0.02)
+    assert window["cpu"]["wall_s"] >= 0.05
+
+
+def test_the_load_generator_says_why_it_failed() -> None:
+    with pytest.raises(LoadFailedError, match="ValueError: no transport 'carrier pigeon'"):
+        procs.load({"scenario": "warmup", "transport": "carrier pigeon", "target": ""}, core=None)
+
+
+def test_a_failing_measurement_is_recorded_and_the_run_goes_on() -> None:
+    out: dict[str, Any] = {}
+    done: list[str] = []
+
+    def fails() -> None:
+        raise LoadFailedError("SSE refused: 504 DEADLINE_EXCEEDED")
+
+    isolated(out, "throughput/200/sse", fails)
+    isolated(out, "paced/sse", lambda: done.append("paced"))
+    assert done == ["paced"]
+    assert out["failed"] == {
+        "throughput/200/sse": "LoadFailedError: SSE refused: 504 DEADLINE_EXCEEDED"
+    }
+    text = report.render({**out, "plan": vars(Plan())})
+    assert "**FAILED** throughput/200/sse | LoadFailedError: SSE refused: 504" in text
+    isolated(out, "throughput/200/sse", lambda: None)  # passes on a re-run: no longer failed
+    assert out["failed"] == {}
+
+
+def window(events: int, **cpu_s: float) -> dict[str, Any]:
+    return {"events": events, "wall_s": 1.0, "cpu_s": cpu_s}
 
 
 def test_report_renders_every_section() -> None:
@@ -121,6 +207,12 @@ def test_report_renders_every_section() -> None:
             }
         ],
         "ws1000_inprocess": [{**latency, "client_cpu": 0.4}],
+        "cpu": {
+            "throughput_1": {
+                "inprocess": [window(10_000, client=0.1)],
+                "ws": [window(10_000, agent=0.2, edge=0.3, client=0.95)],
+            }
+        },
         "idle": {"ws": [{"edge_per_connection": 1024.0, "agent_per_connection": 2048.0}]},
         "cancel": {"grpc": [{"stopped_ms": 1.0, "ended_ms": 2.0}]},
         "cancelled_streams": {
@@ -141,7 +233,26 @@ def test_report_renders_every_section() -> None:
         },
     }
     text = report.render(results)
-    for heading in ("Throughput", "Latency added", "WebSocket", "idle", "Cancel", "cancelled"):
+    # 10 µs/event in-process; agent 20, edge 30: twice LangGraph, the edge 1.5 times the
+    # agent, both servers 5 times LangGraph; the client at 0.95 of a core is flagged
+    row = (
+        "| throughput, 1 stream | edge WebSocket | 20.0 | 30.0 | 95.0 | 10.0 | 2.00{x} | 1.50{x} |"
+    )
+    row += " 5.00{x} | 0.95 \N{WARNING SIGN} client-bound |"
+    assert row.format(x="\N{MULTIPLICATION SIGN}") in text
+    assert "| 10.0 (the graph) |" in text
+    summary = report.cpu_summary(results)["throughput_1"]["ws"]
+    assert summary["agent_vs_inprocess"] == pytest.approx(2.0)
+    assert summary["client_bound"]
+    for heading in (
+        "CPU per delivered event",
+        "Throughput",
+        "Latency added",
+        "WebSocket",
+        "idle",
+        "Cancel",
+        "cancelled",
+    ):
         assert heading in text
     assert "0.40 (the graphs)" in text  # the in-process CPU beside the servers'
     assert "| 1.05 | 1.05 |" in text  # agent RSS: 105 ÷ 100 at the mid mark, 110 ÷ 105 at the end
