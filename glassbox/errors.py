@@ -397,7 +397,10 @@ class InternalError(GlassboxError):
 # A status that arrives without our ErrorInfo (from grpc itself, a proxy, another server)
 # still becomes a catalogued error.
 _FALLBACK_BY_STATUS: Mapping[grpc.StatusCode, type[GlassboxError]] = {
-    _S.CANCELLED: RunCancelledError,
+    # A bare CANCELLED never means a run was cancelled: ours come as run_ended events or
+    # with ErrorInfo. It is gRPC giving up on a call, e.g. one a saturated server did
+    # not pick up in time (grpc.server_max_unrequested_time_in_server): retry it.
+    _S.CANCELLED: UnavailableError,
     _S.INVALID_ARGUMENT: InvalidRequestError,
     _S.OUT_OF_RANGE: InvalidRequestError,
     _S.DEADLINE_EXCEEDED: DeadlineExceededError,

@@ -24,7 +24,7 @@ from tests.edge_harness import Stack, edge_config, frames_until, sse_events
 # status → (HTTP status before the first event, catalogue code, WebSocket close code)
 TABLE: dict[grpc.StatusCode, tuple[int, str, int]] = {
     grpc.StatusCode.OK: (503, "UNAVAILABLE", 1012),  # hung up without run_ended
-    grpc.StatusCode.CANCELLED: (499, "RUN_CANCELLED", 1000),
+    grpc.StatusCode.CANCELLED: (503, "UNAVAILABLE", 1012),  # gRPC gave up on the call
     grpc.StatusCode.UNKNOWN: (500, "INTERNAL", 1011),
     grpc.StatusCode.INVALID_ARGUMENT: (400, "INVALID_REQUEST", 1008),
     grpc.StatusCode.DEADLINE_EXCEEDED: (504, "DEADLINE_EXCEEDED", 1011),
