@@ -99,7 +99,8 @@ async def job_events(call: Call) -> Response:
         run.run_id, after_seq=after_seq, epoch=epoch
     )
     first = await anext(batches, None)
-    call.state.metrics.reattached("sse", status.recovered)
+    if after_seq:
+        call.state.metrics.reattached("sse", status.recovered)
     if not first and status.recovered and after_seq and sse.finished(run.status):
         await batches.aclose()
         return Response(status_code=204)  # EventSource stops: nothing after its cursor
