@@ -4,6 +4,7 @@
     /v1/threads/…/runs/…/stream    SSE (edge.sse)
     /v1/…                          REST (edge.rest)
     /chat-ws                       the chat front ends' protocol (edge.chat_ws)
+    /api/v1/chat/…  /invoke …  /   the seeds' profiles (edge.seed_sse_jobs, seed_invoke, seed_ws)
     /healthz /readyz /metrics      for operators; /openapi.json /docs for people
     /                              the demo page and the JS client (edge/static)
 
@@ -27,7 +28,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from edge import chat_ws, openapi, rest, sse, ws
+from edge import chat_ws, openapi, rest, seed_invoke, seed_sse_jobs, seed_ws, sse, ws
 from edge.config import EdgeConfig
 from edge.errors import error_response
 from edge.gateway import GrpcRunGateway, RunGateway
@@ -117,7 +118,24 @@ class _StaticMount(Mount):
         return super().matches(scope)
 
 
-def routes() -> list[BaseRoute]:
+def seed_routes(config: EdgeConfig) -> list[BaseRoute]:
+    """The seed profiles, at their configured paths (docs/edge.md#seed-profiles)."""
+    jobs, invoke = config.jobs_path, config.invoke_path
+    http: dict[str, dict[str, ASGIApp]] = {
+        f"{jobs}/messages": {"POST": seed_sse_jobs.post_message},
+        f"{jobs}/messages/stream": {"POST": seed_sse_jobs.stream_message},
+        f"{jobs}/{{job_id}}/events": {"GET": seed_sse_jobs.job_events},
+        f"{invoke}/invoke": {"POST": seed_invoke.invoke},
+        f"{invoke}/state/{{thread_id}}": {"GET": seed_invoke.state},
+        f"{invoke}/resume/{{thread_id}}": {"POST": seed_invoke.resume},
+    }
+    return [
+        WebSocketRoute(config.invoke_ws_path, seed_ws.seed_ws_endpoint),
+        *(Route(path, _ByMethod(apps), methods=list(apps)) for path, apps in http.items()),
+    ]
+
+
+def routes(config: EdgeConfig | None = None) -> list[BaseRoute]:
     table: list[BaseRoute] = [
         WebSocketRoute("/v1/ws", ws.websocket_endpoint),
         WebSocketRoute("/chat-ws", chat_ws.chat_endpoint),
@@ -127,6 +145,7 @@ def routes() -> list[BaseRoute]:
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
+        *(seed_routes(config) if config is not None else ()),
     ]
     if STATIC.is_dir():
         table.append(_StaticMount(list(table)))
@@ -186,7 +205,7 @@ def create_app(config: EdgeConfig, gateway: RunGateway | None = None) -> Starlet
         ),
     ]
     app = Starlette(
-        routes=routes(),
+        routes=routes(config),
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},

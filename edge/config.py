@@ -6,6 +6,7 @@ value parsed there; `check()` holds what a hand-built config must also get right
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 from edge.proxy_headers import trusted_networks
@@ -18,6 +19,14 @@ class EdgeConfig:
     agent_token: str = ""  # bearer token the agent service requires of its callers
     agent_ca: str = ""  # CA bundle: talk TLS to the agent service
     chat_graph: str = "demo"  # the graph /chat-ws sessions talk to
+    # The seed profiles (docs/edge.md#seed-profiles), at the seeds' own paths by default.
+    jobs_path: str = "/api/v1/chat"  # SSE jobs: {path}/messages, {path}/{job_id}/events
+    jobs_graph: str = "demo"
+    jobs_tokens: str = "messages"  # "custom": the graph writes its own `delta` events
+    jobs_token_batch: int = 1  # tokens per `delta` event (the seed's section 4)
+    invoke_path: str = ""  # REST: {path}/invoke, {path}/state/{id}, {path}/resume/{id}
+    invoke_ws_path: str = "/"  # its WebSocket
+    invoke_graph: str = "demo"
     # Auth for the public side. No setting at all refuses to start unless no_auth.
     no_auth: bool = False
     api_keys: dict[str, str] = field(default_factory=dict)  # key → principal
@@ -64,6 +73,13 @@ class EdgeConfig:
         if self.max_frame_bytes < 1024:
             raise ValueError("--max-frame-bytes must be at least 1024")
         trusted_networks(self.trusted_proxies)
+        check_profile_path("--jobs-path", self.jobs_path)
+        check_profile_path("--invoke-path", self.invoke_path, empty=True)
+        check_profile_path("--invoke-ws-path", self.invoke_ws_path, root=True)
+        if self.jobs_tokens not in ("messages", "custom"):
+            raise ValueError("--jobs-tokens must be messages or custom")
+        if self.jobs_token_batch < 1:
+            raise ValueError("--jobs-token-batch must be at least 1")
         for origin in self.allowed_origins:
             if not origin.startswith(("http://", "https://")) or origin.endswith("/"):
                 raise ValueError(
@@ -78,3 +94,18 @@ class EdgeConfig:
             if shown[secret]:
                 shown[secret] = "********"
         return shown
+
+
+_PATH = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
+# The native routes: a profile placed over one of them would hide it.
+_NATIVE_PREFIXES = ("/v1", "/chat-ws", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
+
+
+def check_profile_path(flag: str, path: str, *, empty: bool = False, root: bool = False) -> None:
+    """A profile's path: `/a/b` (or "" / "/" where the profile may sit at the root)."""
+    if (empty and path == "") or (root and path == "/"):
+        return
+    if not _PATH.match(path):
+        raise ValueError(f"{flag} {path!r} must be a path like /api/v1/chat (no trailing /)")
+    if any(path == p or path.startswith(p + "/") for p in _NATIVE_PREFIXES):
+        raise ValueError(f"{flag} {path!r} is a native route's path: choose another")

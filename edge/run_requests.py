@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from glassbox.agent.v1 import agent_service_pb2 as api
-from glassbox.client import resume_command, to_json
-from glassbox.errors import InvalidRequestError
+from glassbox.agent.v1.events_pb2 import RunEvent
+from glassbox.client import AgentClient, resume_command, to_json
+from glassbox.errors import InvalidRequestError, UnavailableError
 from glassbox.names import BUSY_POLICIES, DEFAULT_BUSY_POLICY, STREAM_MODES
 
 
@@ -57,3 +58,36 @@ def run_request(body: Mapping[str, Any], *, thread_id: str = "") -> api.StreamRu
 
 def is_resume(body: Mapping[str, Any]) -> bool:
     return "input" not in body and any(k in body for k in ("answers", "value", "update"))
+
+
+async def started_in_background(
+    client: AgentClient, request: api.StreamRunRequest, *, until: str = ""
+) -> RunEvent:
+    """Start a run that goes on after we hang up: the first event of the payload `until`
+    (any first event when empty, the last one if the run ended before one came)."""
+    request.cancel_on_disconnect = False
+    batches = client.stream_run_batches(request)
+    last: RunEvent | None = None
+    try:
+        async for batch in batches:
+            for event in batch:
+                last = event
+                if not until or event.WhichOneof("payload") in (until, "run_ended"):
+                    return event
+    finally:
+        await batches.aclose()
+    if last is None:
+        raise UnavailableError("the agent service ended the stream before the run started")
+    return last
+
+
+def user_message(text: str, image_url: str | None = None) -> dict[str, Any]:
+    """A graph input of one user message, as the chat graphs take it (`messages`); with an
+    image, the content is LangChain's text and image_url blocks."""
+    content: Any = text
+    if image_url:
+        content = [
+            {"type": "text", "text": text},
+            {"type": "image_url", "image_url": {"url": image_url}},
+        ]
+    return {"messages": [{"role": "user", "content": content}]}

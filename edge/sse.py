@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from starlette.responses import Response, StreamingResponse
 
@@ -36,7 +36,7 @@ from edge.errors import as_glassbox_error, error_body
 from edge.run_requests import run_request
 from edge.state import EdgeState
 from glassbox.agent.v1 import events_pb2
-from glassbox.errors import UnavailableError
+from glassbox.errors import GlassboxError, UnavailableError
 
 RunEvent = events_pb2.RunEvent
 Batches = AsyncGenerator[Sequence[RunEvent], None]
@@ -69,7 +69,7 @@ async def stream_new_run(call: Call) -> Response:
     )
     first = await anext(batches, None)
     if not first:
-        raise _ended_early()
+        raise ended_early()
     state = call.state
     state.metrics.first_event.labels("sse").observe(time.perf_counter() - call.started)
     run_id = first[0].run_id
@@ -78,12 +78,12 @@ async def stream_new_run(call: Call) -> Response:
         "X-Glassbox-Run-Id": run_id,
         "Content-Location": f"/v1/threads/{first[0].thread_id}/runs/{run_id}/stream",
     }
-    return _event_stream(state, first, batches, prelude=b"", headers=headers)
+    return event_stream(state, first, batches, prelude=b"", headers=headers)
 
 
 @endpoint("join", transport="sse", params=[THREAD_ID, RUN_ID, *CURSOR], timed=False)
 async def stream_existing_run(call: Call) -> Response:
-    epoch, after_seq = _cursor(call.params)
+    epoch, after_seq = cursor(call.params)
     run = await owned_run(call)
     status, batches = await call.client.join_run_batches(
         run.run_id, after_seq=after_seq, epoch=epoch
@@ -91,9 +91,9 @@ async def stream_existing_run(call: Call) -> Response:
     first = await anext(batches, None)
     state = call.state
     state.metrics.reattached("sse", status.recovered)
-    if not first and status.recovered and after_seq and _finished(run.status):
+    if not first and status.recovered and after_seq and finished(run.status):
         return Response(status_code=204)  # nothing after the cursor and nothing to come
-    prelude = _frame(
+    prelude = frame(
         "status",
         codec.dumps(
             {
@@ -106,14 +106,14 @@ async def stream_existing_run(call: Call) -> Response:
             }
         ),
     )
-    return _event_stream(state, first or (), batches, prelude=prelude, headers=dict(HEADERS))
+    return event_stream(state, first or (), batches, prelude=prelude, headers=dict(HEADERS))
 
 
-def _ended_early() -> UnavailableError:
+def ended_early() -> UnavailableError:
     return UnavailableError("the agent service ended the stream before the run ended")
 
 
-def _finished(status: int) -> bool:
+def finished(status: int) -> bool:
     return status in (
         events_pb2.RUN_STATUS_SUCCESS,
         events_pb2.RUN_STATUS_INTERRUPTED,
@@ -122,7 +122,7 @@ def _finished(status: int) -> bool:
     )
 
 
-def _cursor(params: dict[str, Any]) -> tuple[str, int]:
+def cursor(params: dict[str, Any]) -> tuple[str, int]:
     """The cursor from Last-Event-ID (`{epoch}:{seq}`), else from ?epoch=&after_seq=."""
     last = params.get("Last-Event-ID", "")
     if last:
@@ -131,14 +131,42 @@ def _cursor(params: dict[str, Any]) -> tuple[str, int]:
     return params.get("epoch", ""), params.get("after_seq", 0)
 
 
-def _frame(event: str, data: bytes, event_id: str = "") -> bytes:
+def frame(event: str, data: bytes, event_id: str = "") -> bytes:
     head = f"id: {event_id}\nevent: {event}\n" if event_id else f"event: {event}\n"
     return head.encode() + b"data: " + data + b"\n\n"
 
 
+class Rendering(Protocol):
+    """How a stream's events read on the wire: the native frames, or a profile's."""
+
+    def events(self, events: Sequence[RunEvent]) -> bytes: ...
+
+    def failed(self, error: GlassboxError) -> bytes:
+        """The stream broke after it started (a retryable error leaves it open-ended)."""
+        ...
+
+    def end(self) -> bytes: ...
+
+
+class NativeRendering:
+    """`id: {epoch}:{seq}`, `event: <payload type>`, the event's JSON; `end` at the end."""
+
+    def events(self, events: Sequence[RunEvent]) -> bytes:
+        return _event_frames(events)
+
+    def failed(self, error: GlassboxError) -> bytes:
+        return frame("error", codec.dumps(error_body(error)))
+
+    def end(self) -> bytes:
+        return frame("end", b"{}")
+
+
+NATIVE = NativeRendering()
+
+
 def _event_frames(events: Sequence[RunEvent]) -> bytes:
     return b"".join(
-        _frame(
+        frame(
             e.WhichOneof("payload") or "unknown",
             codec.dumps(codec.event_dict(e)),
             f"{e.epoch}:{e.seq}",
@@ -147,17 +175,20 @@ def _event_frames(events: Sequence[RunEvent]) -> bytes:
     )
 
 
-def _event_stream(
+def event_stream(
     state: EdgeState,
     first: Sequence[RunEvent],
     batches: Batches,
     *,
     prelude: bytes,
     headers: dict[str, str],
+    rendering: Rendering = NATIVE,
 ) -> Response:
     config = state.config
     return StreamingResponse(
-        _frames(state, first, batches, prelude, config.sse_retry_ms, config.sse_heartbeat_s),
+        _frames(
+            state, first, batches, prelude, config.sse_retry_ms, config.sse_heartbeat_s, rendering
+        ),
         media_type="text/event-stream",
         headers=headers,
     )
@@ -173,6 +204,7 @@ async def _frames(
     prelude: bytes,
     retry_ms: int,
     heartbeat_s: float,
+    rendering: Rendering,
 ) -> AsyncIterator[bytes]:
     state.metrics.connection_opened("sse")
     # Batches, then None (the agent hung up), an exception, or _DRAINING.
@@ -183,7 +215,7 @@ async def _frames(
     watcher = asyncio.create_task(_queue_on_drain(state, queue))
     try:
         state.metrics.sent_events("sse", first)
-        yield f"retry: {retry_ms}\n\n".encode() + prelude + _event_frames(first)
+        yield f"retry: {retry_ms}\n\n".encode() + prelude + rendering.events(first)
         ended = bool(first) and first[-1].HasField("run_ended")
         while not ended:
             if state.drained.is_set():
@@ -197,19 +229,24 @@ async def _frames(
             if item is _DRAINING:
                 return
             if item is None:  # the agent hung up without run_ended: re-attach
-                item = _ended_early()
+                item = ended_early()
             if isinstance(item, BaseException):
                 error = as_glassbox_error(item)
                 state.metrics.error("sse", error.code)
-                yield _frame("error", codec.dumps(error_body(error)))
+                failed = rendering.failed(error)
+                if failed:
+                    yield failed
                 if error.retryable:
                     return  # no end: EventSource reconnects with Last-Event-ID
                 break
             events = cast(Sequence[RunEvent], item)
             state.metrics.sent_events("sse", events)
-            yield _event_frames(events)
+            rendered = rendering.events(events)
+            if rendered:
+                yield rendered
             ended = bool(events) and events[-1].HasField("run_ended")
-        yield _frame("end", b"{}")
+        if closing := rendering.end():
+            yield closing
     finally:
         watcher.cancel()
         reader.cancel()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from glassbox import gc_tuning
@@ -23,6 +25,7 @@ from glassbox_cli.settings import (
     host_port,
     key_principal,
     name,
+    one_of,
     optional,
     origin,
     seconds,
@@ -64,6 +67,8 @@ JWT_ISSUER = Setting("--jwt-issuer", text, "", "required `iss` of JWTs", metavar
 ALLOWED_ORIGINS = Repeated(
     "--allow-origin", origin, "a browser origin allowed to connect (exact)", metavar="ORIGIN"
 )
+
+
 def proxy(raw: str) -> str:
     """An address or network a proxy speaks from; `*` every peer, `none` no proxy."""
     if raw not in ("*", "none"):
@@ -87,6 +92,53 @@ MAX_FRAME_BYTES = Setting(
 CHAT_GRAPH = Setting(
     "--chat-graph", name, "demo", "the graph /chat-ws sessions talk to", metavar="NAME"
 )
+_PATH = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
+
+
+def route_path(*, root: str | None = None) -> Callable[[str], str]:
+    """A profile's path, /a/b; `root` ("" or "/") where it may also sit at the root."""
+
+    def parse(raw: str) -> str:
+        if raw == root or _PATH.match(raw):
+            return raw
+        also = f" (or {root!r}, the root)" if root is not None else ""
+        raise ValueError(f"must be a path like /api/v1/chat, without a trailing /{also}")
+
+    return parse
+
+
+# The seed profiles (docs/edge.md#seed-profiles): the seeds' own paths by default.
+JOBS_PATH = Setting(
+    "--jobs-path",
+    route_path(),
+    "/api/v1/chat",
+    "the SSE job profile: POST PATH/messages, GET PATH/{job_id}/events",
+    metavar="PATH",
+)
+JOBS_GRAPH = Setting("--jobs-graph", name, "demo", "the graph SSE jobs run", metavar="NAME")
+JOBS_TOKENS = Setting(
+    "--jobs-tokens",
+    one_of("messages", "custom"),
+    "messages",
+    "where job `delta` events come from: the model's tokens, or the graph's own events",
+    metavar="{messages,custom}",
+)
+JOBS_TOKEN_BATCH = Setting(
+    "--jobs-token-batch", whole_number(1), 1, "tokens per job `delta` event", metavar="N"
+)
+INVOKE_PATH = Setting(
+    "--invoke-path",
+    route_path(root=""),
+    "",
+    "the invoke profile: POST PATH/invoke, GET PATH/state/{id}, POST PATH/resume/{id}",
+    metavar="PATH",
+)
+INVOKE_WS_PATH = Setting(
+    "--invoke-ws-path", route_path(root="/"), "/", "the invoke profile's WebSocket", metavar="PATH"
+)
+INVOKE_GRAPH = Setting(
+    "--invoke-graph", name, "demo", "the graph the invoke profile runs", metavar="NAME"
+)
 DRAIN = Setting(
     "--drain", seconds, 10.0, "how long a stop waits for open streams", metavar="SECONDS"
 )
@@ -102,6 +154,13 @@ PUBLIC = (
     TRUSTED_PROXIES,
     MAX_FRAME_BYTES,
     CHAT_GRAPH,
+    JOBS_PATH,
+    JOBS_GRAPH,
+    JOBS_TOKENS,
+    JOBS_TOKEN_BATCH,
+    INVOKE_PATH,
+    INVOKE_WS_PATH,
+    INVOKE_GRAPH,
     DRAIN,
 )
 
@@ -135,6 +194,13 @@ def edge_config(
         else EdgeConfig.trusted_proxies,
         max_frame_bytes=values[MAX_FRAME_BYTES],
         chat_graph=values[CHAT_GRAPH],
+        jobs_path=values[JOBS_PATH],
+        jobs_graph=values[JOBS_GRAPH],
+        jobs_tokens=values[JOBS_TOKENS],
+        jobs_token_batch=values[JOBS_TOKEN_BATCH],
+        invoke_path=values[INVOKE_PATH],
+        invoke_ws_path=values[INVOKE_WS_PATH],
+        invoke_graph=values[INVOKE_GRAPH],
         drain_s=values[DRAIN],
         log_level=values[LOG_LEVEL],
         log_format=values[LOG_FORMAT],

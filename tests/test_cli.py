@@ -215,6 +215,13 @@ BAD_VALUES = {
     "--trusted-proxy": "nginx",
     "--max-frame-bytes": "10",
     "--chat-graph": " ",
+    "--jobs-path": "api/v1/chat",
+    "--jobs-graph": " ",
+    "--jobs-tokens": "both",
+    "--jobs-token-batch": "0",
+    "--invoke-path": "/invoke/",
+    "--invoke-ws-path": "ws",
+    "--invoke-graph": " ",
     "--drain": "5s",
     "--data-dir": __file__,  # a file, not a directory
     "--edge-listen": "nowhere",
