@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
 # Probes and discovery stay open so load balancers and grpcurl work without the token.
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+UNREQUESTED_CALL_S = 3600
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic only in the stubs
 
 
@@ -161,6 +162,11 @@ async def serve_agent(
                 *SERVER_KEEPALIVE_OPTIONS,
                 ("grpc.max_receive_message_length", config.max_receive_bytes),
                 ("grpc.max_send_message_length", config.max_send_bytes),
+                # grpc core cancels a call that waits longer than this (30 s by default)
+                # for the server to pick it up, which a saturated event loop does late:
+                # that was the CANCELLED no one asked for. Picked up late, a new run is
+                # refused as OVERLOADED instead, which says why and when to retry.
+                ("grpc.server_max_unrequested_time_in_server", UNREQUESTED_CALL_S),
             ],
             interceptors=[BearerTokenInterceptor(config.token)] if config.token else [],
         )
