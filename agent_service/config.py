@@ -46,6 +46,12 @@ class AgentConfig:
     demo: bool = True  # host the built-in demo graph beside any others
     metrics_listen: str = ""  # HOST:PORT for Prometheus' GET /metrics; empty: off
     otel: bool = False  # OpenTelemetry spans per run (the `otel` extra)
+    # Overload (agent_service.admission): runs executing at once (0: no bound), runs that
+    # may wait for a slot beyond them, and the event-loop lag past which new runs are
+    # refused (0: never).
+    max_running_runs: int = 0
+    max_queued_runs: int = 1000
+    shed_lag_s: float = 0.5
 
     def check(self) -> None:
         """Refuse settings that cannot work, with what to change."""
@@ -66,6 +72,10 @@ class AgentConfig:
         ):
             if path and not Path(path).is_file():
                 raise ValueError(f"{flag} {path!r}: no such file")
+        if self.max_running_runs < 0 or self.max_queued_runs < 0 or self.shed_lag_s < 0:
+            raise ValueError(
+                "--max-running-runs, --max-queued-runs and --shed-lag must not be negative"
+            )
         if self.log_format not in ("text", "json"):
             raise ValueError("--log-format must be text or json")
 

@@ -29,6 +29,31 @@ class AgentMetrics:
         self.runs = Counter("glassbox_agent_runs", "Runs ended, by status", ["status"], registry=r)
         self.runs_started = Counter("glassbox_agent_runs_started", "Runs started", registry=r)
         self.active = Gauge("glassbox_agent_runs_active", "Runs executing now", registry=r)
+        # Admission (agent_service.admission): slots in use, runs waiting for one, runs
+        # refused by reason (lagging | queue_full), the wait, and the loop's lag itself.
+        self.runs_admitted = Gauge(
+            "glassbox_agent_runs_admitted", "Runs holding an execution slot", registry=r
+        )
+        self.runs_queued = Gauge(
+            "glassbox_agent_runs_queued", "Runs pending, waiting for a slot", registry=r
+        )
+        self.runs_refused = Counter(
+            "glassbox_agent_runs_refused",
+            "New runs refused as OVERLOADED, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "glassbox_agent_run_queue_seconds",
+            "How long runs that queued waited for their slot",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.loop_lag = Gauge(
+            "glassbox_agent_loop_lag_seconds",
+            "How late the event loop runs its timers (smoothed)",
+            registry=r,
+        )
         self.streams_open = Gauge(
             "glassbox_agent_streams_open",
             "gRPC streams open now (StreamRun, JoinRun, Session)",

@@ -4,7 +4,8 @@ Knows nothing of gRPC. A run is an asyncio task that streams its graph into the 
 log; callers follow the log. The checkpoint, not any connection, is the truth about
 where a thread stands, so a resume works from any caller after any restart. Threads live
 in `threads`, the log writer in `log_writer`, LangGraph's shapes (stream parts, resume →
-`Command`) in `langgraph_adapter`, leases across replicas in `leases`.
+`Command`) in `langgraph_adapter`, leases across replicas in `leases`, execution slots
+and load shedding in `admission`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from langgraph.errors import GraphDrained
 from langgraph.runtime import RunControl
 
 from agent_service import tracing
+from agent_service.admission import Admission, Ticket
 from agent_service.cancel_signal import CancelSignal
 from agent_service.codec import dump_json
 from agent_service.endings import announce_end, record_end
@@ -91,6 +93,7 @@ class _ActiveRun:
     hosted: HostedGraph
     previous: _ActiveRun | None  # the run this one queues behind
     writer: RunLogWriter
+    ticket: Ticket  # its execution slot (agent_service.admission), given back in _finish
     # A resume checked when accepted; a queued one is checked when its turn comes.
     resume_plan: ResumePlan | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -108,8 +111,10 @@ class RunManager:
         event_log: EventLog,
         metrics: AgentMetrics | None = None,
         cancel_signal: CancelSignal | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.metrics = metrics or AgentMetrics()
+        self.admission = admission or Admission(metrics=self.metrics)
         self.cancel_signal = cancel_signal or CancelSignal()
         self.replica = uuid.uuid4().hex[:12]  # names this process in run leases
         self._stopping: set[asyncio.Task[None]] = set()
@@ -135,6 +140,7 @@ class RunManager:
         """Validate, then start (or queue) a run; errors here reach the caller directly."""
         if not self._accepting:
             raise UnavailableError("the service is draining; retry on another replica")
+        self.admission.check(resuming=spec.resume is not None)  # refused before any work
         thread = await self.threads.for_run(
             spec.thread_id, graph=spec.graph, owner=spec.owner, resuming=spec.resume is not None
         )
@@ -166,7 +172,11 @@ class RunManager:
                 run_id=str(uuid.uuid4()),
                 thread_id=thread.thread_id,
                 graph=thread.graph,
-                status=RunStatus.PENDING if previous else RunStatus.RUNNING,
+                status=(
+                    RunStatus.PENDING
+                    if previous or self.admission.would_wait()
+                    else RunStatus.RUNNING
+                ),
                 created_at=now,
                 updated_at=now,
                 metadata=spec.metadata,
@@ -184,7 +194,10 @@ class RunManager:
             await self.log.create(record.run_id)
             await self.store.update_thread(thread.thread_id, status=ThreadStatus.BUSY)
             writer = RunLogWriter(self.log, record, self.metrics)
-            active = _ActiveRun(record, spec, hosted, previous, writer, plan)
+            ticket = self.admission.ticket()  # from here to the task, nothing waits
+            if not ticket.granted:  # the last slot went while this run was being stored
+                record.status = RunStatus.PENDING
+            active = _ActiveRun(record, spec, hosted, previous, writer, ticket, plan)
             self._runs[record.run_id] = active
             self._tail[thread.thread_id] = active
             active.task = asyncio.create_task(self._execute(active), name=f"run {record.run_id}")
@@ -308,6 +321,8 @@ class RunManager:
         try:
             if active.previous is not None:
                 await active.previous.done.wait()
+            await active.ticket.wait()
+            if record.status is RunStatus.PENDING:
                 await self._set_status(active, RunStatus.RUNNING)
             await active.writer.emit(
                 event(
@@ -388,6 +403,7 @@ class RunManager:
             context = _log_context(record, active.spec)
             await announce_end(active.writer, self.metrics, ended, error, context)
         finally:
+            active.ticket.release()
             active.done.set()  # whatever happened, cancels and queued runs must not hang
 
 

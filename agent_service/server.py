@@ -15,10 +15,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from agent_service import tracing
+from agent_service.admission import Admission
 from agent_service.backends import Backend, open_backend, open_cancel_signal, open_event_log
 from agent_service.config import SERVER_KEEPALIVE_OPTIONS, AgentConfig
 from agent_service.event_log import EventLog
 from agent_service.leases import keep_leases
+from agent_service.loop_lag import LoopLag
 from agent_service.metrics import AgentMetrics, serve_metrics
 from agent_service.reflection import enable_reflection
 from agent_service.registry import DEMO_SPEC, GraphRegistry
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = agent_service_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
 # Probes and discovery stay open so load balancers and grpcurl work without the token.
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+UNREQUESTED_CALL_S = 3600
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic only in the stubs
 
 
@@ -145,12 +148,25 @@ async def serve_agent(
     ):
         registry.bind_checkpointer(backend.checkpointer)
         metrics = AgentMetrics()
-        runs = RunManager(registry, backend.store, events, metrics, cancel_signal)
+        lag = LoopLag()
+        admission = Admission(
+            max_running=config.max_running_runs,
+            max_waiting=config.max_queued_runs,
+            shed_lag_s=config.shed_lag_s,
+            lag=lag,
+            metrics=metrics,
+        )
+        runs = RunManager(registry, backend.store, events, metrics, cancel_signal, admission)
         server = grpc.aio.server(
             options=[
                 *SERVER_KEEPALIVE_OPTIONS,
                 ("grpc.max_receive_message_length", config.max_receive_bytes),
                 ("grpc.max_send_message_length", config.max_send_bytes),
+                # grpc core cancels a call that waits longer than this (30 s by default)
+                # for the server to pick it up, which a saturated event loop does late:
+                # that was the CANCELLED no one asked for. Picked up late, a new run is
+                # refused as OVERLOADED instead, which says why and when to retry.
+                ("grpc.server_max_unrequested_time_in_server", UNREQUESTED_CALL_S),
             ],
             interceptors=[BearerTokenInterceptor(config.token)] if config.token else [],
         )
@@ -192,13 +208,14 @@ async def serve_agent(
             )
         leases = asyncio.create_task(keep_leases(runs), name="leases")
         signals = asyncio.create_task(cancel_signal.listen(runs.stop_soon), name="cancel signal")
+        lag_watch = asyncio.create_task(lag.watch(), name="loop lag")
         try:
             yield agent
         finally:
             if scrape is not None:
                 scrape.close()
             await agent.stop()
-            for task in (leases, signals):
+            for task in (leases, signals, lag_watch):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -47,7 +47,9 @@ def error_response(exc: BaseException, headers: dict[str, str] | None = None) ->
     error = as_glassbox_error(exc)
     headers = dict(headers or {})
     if error.retryable and error.spec.http_status in (429, 503):
-        headers.setdefault("Retry-After", "1")
+        # The agent's pause when it names one (OVERLOADED does), else a second.
+        hint = error.metadata.get("retry_after_s", "")
+        headers.setdefault("Retry-After", hint if hint.isdecimal() else "1")
     return Response(
         codec.dumps({"error": error_body(error)}),
         status_code=error.spec.http_status,

@@ -262,6 +262,20 @@ class RateLimitedError(GlassboxError):
     )
 
 
+class OverloadedError(GlassboxError):
+    """The agent service refuses new work it could not serve in time; `metadata` carries
+    `retry_after_s`, which the edge sends as `Retry-After`."""
+
+    spec = _spec(
+        "OVERLOADED",
+        _S.RESOURCE_EXHAUSTED,
+        503,
+        WS_1013_TRY_LATER,
+        True,
+        "The service is at capacity; retry after the Retry-After pause, or on another replica.",
+    )
+
+
 class UnauthenticatedError(GlassboxError):
     spec = _spec(
         "UNAUTHENTICATED",

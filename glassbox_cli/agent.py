@@ -24,6 +24,7 @@ from glassbox_cli.settings import (
     redis_url,
     seconds,
     text,
+    whole_number,
 )
 
 if TYPE_CHECKING:
@@ -84,6 +85,27 @@ METRICS_LISTEN = Setting(
 OTEL = Switch(
     "--otel", "OpenTelemetry spans per run, child of the caller's traceparent (extra: otel)"
 )
+MAX_RUNNING_RUNS = Setting(
+    "--max-running-runs",
+    whole_number(0),
+    0,
+    "runs executing at once; more wait as pending, in order (0: no bound)",
+    metavar="N",
+)
+MAX_QUEUED_RUNS = Setting(
+    "--max-queued-runs",
+    whole_number(0),
+    1000,
+    "runs that may wait for --max-running-runs; more are refused as OVERLOADED",
+    metavar="N",
+)
+SHED_LAG = Setting(
+    "--shed-lag",
+    seconds,
+    0.5,
+    "refuse new runs as OVERLOADED while the event loop runs this late (0: never)",
+    metavar="SECONDS",
+)
 
 # Without --database: `glassbox dev` chooses its own, under its data directory.
 SERVICE = (
@@ -99,6 +121,9 @@ SERVICE = (
     NO_DEMO,
     METRICS_LISTEN,
     OTEL,
+    MAX_RUNNING_RUNS,
+    MAX_QUEUED_RUNS,
+    SHED_LAG,
 )
 
 
@@ -122,6 +147,9 @@ def agent_config(values: Values, *, database: str) -> AgentConfig:
         demo=not values[NO_DEMO],
         metrics_listen=values[METRICS_LISTEN],
         otel=values[OTEL],
+        max_running_runs=values[MAX_RUNNING_RUNS],
+        max_queued_runs=values[MAX_QUEUED_RUNS],
+        shed_lag_s=values[SHED_LAG],
     )
 
 
