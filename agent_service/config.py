@@ -15,10 +15,6 @@ SERVER_KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.http2.max_ping_strikes", 0),
-    # grpc core drops a call its server has not picked up within this time (default 30 s)
-    # and the caller reads a bare CANCELLED. A burst of new streams on a saturated loop is
-    # picked up slowly, not never: let it wait rather than fail as if cancelled.
-    ("grpc.server_max_unrequested_time_in_server", 300),
 )
 
 
