@@ -38,7 +38,12 @@ from agent_service.cancel_signal import CancelSignal, RedisCancelSignal
 from agent_service.event_log import EventLog, MemoryEventLog
 from agent_service.event_log_redis import RedisEventLog
 from agent_service.store import MemoryStore, Store
-from agent_service.store_sql import SQLITE_BUSY_TIMEOUT_S, PostgresPool, PostgresStore, SqliteStore
+from agent_service.store_sql_dialects import (
+    SQLITE_BUSY_TIMEOUT_S,
+    PostgresPool,
+    PostgresStore,
+    SqliteStore,
+)
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 
+from agent_service.event_log import Cursor, EventLog, is_terminal
 from agent_service.langgraph_adapter import event
 from agent_service.log_writer import RunLogWriter
 from agent_service.metrics import AgentMetrics
 from agent_service.statuses import RunStatus, ThreadStatus
-from agent_service.store import Store, utc_now
+from agent_service.store import RunRecord, Store, utc_now
 from glassbox.agent.v1 import events_pb2
 from glassbox.errors import GlassboxError
 
@@ -75,3 +76,13 @@ async def announce_end(
 
 def error_payload(error: GlassboxError) -> events_pb2.ErrorEvent:
     return events_pb2.ErrorEvent(code=error.code, message=error.message, retryable=error.retryable)
+
+
+async def wait_ended(log: EventLog, store: Store, record: RunRecord) -> RunRecord:
+    """The run once its log holds run_ended, wherever it runs (the caller's deadline
+    bounds the wait)."""
+    attachment = await log.attach(record.run_id, Cursor("", record.last_seq))
+    async for batch in attachment.batches:
+        if batch and is_terminal(batch[-1]):
+            break
+    return await store.get_run(record.run_id) or record

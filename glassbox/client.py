@@ -339,7 +339,7 @@ class AgentClient:
     async def update_thread(
         self, thread_id: str, *, metadata: Mapping[str, Any]
     ) -> resources_pb2.Thread:
-        """Merge `metadata` into the thread's (a key set to None is removed)."""
+        """Merge `metadata` into the thread's: its top-level keys replace the thread's."""
         request = api.UpdateThreadRequest(
             thread_id=thread_id, metadata_json=to_json(dict(metadata))
         )

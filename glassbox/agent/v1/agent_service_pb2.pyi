@@ -960,8 +960,8 @@ class UpdateThreadRequest(_message.Message):
     METADATA_JSON_FIELD_NUMBER: _builtins.int
     thread_id: _builtins.str
     metadata_json: _builtins.bytes
-    """A JSON object merged into the metadata: its keys replace the thread's, a key set to
-    null is removed.
+    """A JSON object merged into the metadata: its top-level keys replace the thread's (as
+    LangGraph Server merges; a key set to null is kept, with null).
     """
     def __init__(
         self,

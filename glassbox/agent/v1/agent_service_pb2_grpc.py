@@ -208,7 +208,7 @@ class AgentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateThread(self, request, context):
-        """Merges a JSON object into a thread's metadata (keys set to null are removed).
+        """Merges a JSON object into a thread's metadata (top-level keys replaced).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

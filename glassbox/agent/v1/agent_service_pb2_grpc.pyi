@@ -53,7 +53,7 @@ class AgentServiceStub:
     GetThreadState: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.GetThreadStateRequest, _agent_service_pb2.GetThreadStateResponse]
     GetThreadHistory: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.GetThreadHistoryRequest, _agent_service_pb2.GetThreadHistoryResponse]
     UpdateThread: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.UpdateThreadRequest, _agent_service_pb2.UpdateThreadResponse]
-    """Merges a JSON object into a thread's metadata (keys set to null are removed)."""
+    """Merges a JSON object into a thread's metadata (top-level keys replaced)."""
     UpdateThreadState: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.UpdateThreadStateRequest, _agent_service_pb2.UpdateThreadStateResponse]
     """Writes state as if a node had returned it (LangGraph's `update_state`): a new
     checkpoint, source "update". THREAD_BUSY while a run is running on the thread.
@@ -90,7 +90,7 @@ class AgentServiceAsyncStub(AgentServiceStub):
     GetThreadState: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.GetThreadStateRequest, _agent_service_pb2.GetThreadStateResponse]  # type: ignore[assignment]
     GetThreadHistory: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.GetThreadHistoryRequest, _agent_service_pb2.GetThreadHistoryResponse]  # type: ignore[assignment]
     UpdateThread: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.UpdateThreadRequest, _agent_service_pb2.UpdateThreadResponse]  # type: ignore[assignment]
-    """Merges a JSON object into a thread's metadata (keys set to null are removed)."""
+    """Merges a JSON object into a thread's metadata (top-level keys replaced)."""
     UpdateThreadState: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.UpdateThreadStateRequest, _agent_service_pb2.UpdateThreadStateResponse]  # type: ignore[assignment]
     """Writes state as if a node had returned it (LangGraph's `update_state`): a new
     checkpoint, source "update". THREAD_BUSY while a run is running on the thread.
@@ -202,7 +202,7 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _agent_service_pb2.UpdateThreadRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_agent_service_pb2.UpdateThreadResponse, _abc.Awaitable[_agent_service_pb2.UpdateThreadResponse]]:
-        """Merges a JSON object into a thread's metadata (keys set to null are removed)."""
+        """Merges a JSON object into a thread's metadata (top-level keys replaced)."""
 
     @_abc_1.abstractmethod
     def UpdateThreadState(
