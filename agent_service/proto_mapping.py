@@ -184,13 +184,26 @@ def _task_proto(
         interrupts=[i for i in interrupts if i.interrupt_id in ours],
     )
     if isinstance(task.state, StateSnapshot):
-        proto.state.CopyFrom(state_proto(task.state, paused=False))
-        proto.checkpoint_ns = proto.state.checkpoint_ns
+        proto.checkpoint_ns = _checkpoint_ns(task.state.config)
     elif task.state is not None:
         proto.checkpoint_ns = str(task.state.get("configurable", {}).get("checkpoint_ns", ""))
     if task.result is not None:
         proto.result_json = dump_json(task.result)
     return proto
+
+
+def subgraph_states(snapshot: StateSnapshot) -> list[resources_pb2.ThreadState]:
+    """The states of the snapshot's subgraph tasks, and theirs, flat (depth first)."""
+    found = []
+    for task in snapshot.tasks:
+        if isinstance(task.state, StateSnapshot):
+            found.append(state_proto(task.state, paused=False))
+            found.extend(subgraph_states(task.state))
+    return found
+
+
+def _checkpoint_ns(config: Any) -> str:
+    return str((config or {}).get("configurable", {}).get("checkpoint_ns", ""))
 
 
 def graph_proto(hosted: HostedGraph) -> resources_pb2.Graph:

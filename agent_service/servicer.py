@@ -196,7 +196,10 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
             subgraphs=request.subgraphs,
         )
         paused = thread.status is not ThreadStatus.BUSY and not request.checkpoint_id
-        return api.GetThreadStateResponse(state=proto_mapping.state_proto(snapshot, paused=paused))
+        return api.GetThreadStateResponse(
+            state=proto_mapping.state_proto(snapshot, paused=paused),
+            subgraph_states=proto_mapping.subgraph_states(snapshot) if request.subgraphs else [],
+        )
 
     @unary
     async def GetThreadHistory(

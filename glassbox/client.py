@@ -373,15 +373,30 @@ class AgentClient:
         *,
         checkpoint_id: str = "",
         checkpoint_ns: str = "",
-        subgraphs: bool = False,
     ) -> resources_pb2.ThreadState:
+        return (
+            await self.get_thread_state_detail(
+                thread_id, checkpoint_id=checkpoint_id, checkpoint_ns=checkpoint_ns
+            )
+        ).state
+
+    async def get_thread_state_detail(
+        self,
+        thread_id: str,
+        *,
+        checkpoint_id: str = "",
+        checkpoint_ns: str = "",
+        subgraphs: bool = False,
+    ) -> api.GetThreadStateResponse:
+        """The state, and with `subgraphs` each subgraph task's state (`subgraph_states`,
+        matched to its task by checkpoint_ns)."""
         request = api.GetThreadStateRequest(
             thread_id=thread_id,
             checkpoint_id=checkpoint_id,
             checkpoint_ns=checkpoint_ns,
             subgraphs=subgraphs,
         )
-        return (await self._unary(self.stub.GetThreadState, request)).state
+        return await self._unary(self.stub.GetThreadState, request)
 
     async def get_thread_history(
         self,

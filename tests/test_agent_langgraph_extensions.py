@@ -7,15 +7,27 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import Any, NotRequired
 
 import pytest
+from langgraph.graph import START, StateGraph
+from langgraph.types import interrupt
+from typing_extensions import TypedDict
 
 from glassbox import errors
 from glassbox.agent.v1 import agent_service_pb2 as api
 from glassbox.agent.v1 import events_pb2, resources_pb2
 from glassbox.client import AgentClient, graph_command
-from tests.agent_harness import Mode, collect, ended, kinds, loads, of_kind
+from tests.agent_harness import (
+    TEST_GRAPHS,
+    AgentFactory,
+    Mode,
+    collect,
+    ended,
+    kinds,
+    loads,
+    of_kind,
+)
 
 SUCCESS = events_pb2.RUN_STATUS_SUCCESS
 CANCELLED = events_pb2.RUN_STATUS_CANCELLED
@@ -425,14 +437,43 @@ async def test_state_lists_tasks_with_their_interrupts(client: AgentClient) -> N
     assert [loads(s.metadata_json)["step"] for s in inputs] == [-1]
 
 
-async def test_a_subgraph_task_names_its_checkpoint_namespace(client: AgentClient) -> None:
-    events = await run(client, graph="subgraph", input={"topic": "t"}, interrupt_before=["inner"])
+class _AskState(TypedDict):
+    answer: NotRequired[str]
 
-    state = await client.get_thread_state(events[0].thread_id, subgraphs=True)
 
-    (task,) = state.tasks
+def _ask_inside(state: _AskState) -> dict[str, Any]:
+    return {"answer": interrupt("inside?")}
+
+
+_asking_child = StateGraph(_AskState).add_node("ask", _ask_inside).add_edge(START, "ask").compile()
+# A subgraph that pauses inside: the parent's state has a task whose state is the child's.
+asks_inside = (
+    StateGraph(_AskState).add_node("inner", _asking_child).add_edge(START, "inner").compile()
+)
+
+
+async def test_subgraph_states_come_with_the_tasks_that_name_them(
+    start_agent: AgentFactory,
+) -> None:
+    graphs = [*TEST_GRAPHS, f"asks_inside={__name__}:asks_inside"]
+    async with start_agent(graphs=graphs) as agent, AgentClient(agent.target) as client:
+        events = await run(client, graph="asks_inside", input={})
+        assert ended(events).status == INTERRUPTED
+        thread_id = events[0].thread_id
+
+        flat = await client.get_thread_state_detail(thread_id)
+        detail = await client.get_thread_state_detail(thread_id, subgraphs=True)
+
+    (task,) = detail.state.tasks
     assert task.name == "inner"
     assert task.checkpoint_ns.startswith("inner:")
+    assert flat.state.tasks[0].checkpoint_ns == task.checkpoint_ns
+    assert not flat.subgraph_states
+    (child,) = detail.subgraph_states
+    assert child.checkpoint_ns == task.checkpoint_ns
+    assert list(child.next) == ["ask"]
+    assert [loads(i.value_json) for i in child.interrupts] == ["inside?"]
+    assert [t.name for t in child.tasks] == ["ask"]
 
 
 # -- 9. the events mode ----------------------------------------------------------------------

@@ -1100,7 +1100,7 @@ class GetThreadStateRequest(_message.Message):
     checkpoint_id: _builtins.str
     """A past checkpoint; empty for the latest."""
     subgraphs: _builtins.bool
-    """Fill each subgraph task's `state` too."""
+    """Also return the subgraph tasks' states (GetThreadStateResponse.subgraph_states)."""
     checkpoint_ns: _builtins.str
     """The namespace of `checkpoint_id` (a subgraph's state); empty for the root graph."""
     def __init__(
@@ -1124,16 +1124,24 @@ class GetThreadStateResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     STATE_FIELD_NUMBER: _builtins.int
+    SUBGRAPH_STATES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def state(self) -> _resources_pb2.ThreadState: ...
+    @_builtins.property
+    def subgraph_states(self) -> _containers.RepeatedCompositeFieldContainer[_resources_pb2.ThreadState]:
+        """With `subgraphs`: the state of every subgraph task, at every depth, each named by
+        its checkpoint_ns (which the task naming it carries).
+        """
+
     def __init__(
         self,
         *,
         state: _resources_pb2.ThreadState | None = ...,
+        subgraph_states: _abc.Iterable[_resources_pb2.ThreadState] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state", "subgraph_states", b"subgraph_states"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -217,14 +217,17 @@ class ThreadTask(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     INTERRUPTS_FIELD_NUMBER: _builtins.int
     CHECKPOINT_NS_FIELD_NUMBER: _builtins.int
-    STATE_FIELD_NUMBER: _builtins.int
     RESULT_JSON_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     error: _builtins.str
     """Set when the task raised: the error as LangGraph recorded it."""
     checkpoint_ns: _builtins.str
-    """A subgraph task's checkpoint namespace (its state lives there); empty otherwise."""
+    """A subgraph task's checkpoint namespace (its state lives there); empty otherwise.
+    With GetThreadStateRequest.subgraphs, the subgraph's state is the one of
+    GetThreadStateResponse.subgraph_states with this checkpoint_ns (kept flat there, so
+    the message types do not nest in themselves).
+    """
     result_json: _builtins.bytes
     """The task's writes (JSON) when it finished but the step did not; empty otherwise."""
     @_builtins.property
@@ -233,10 +236,6 @@ class ThreadTask(_message.Message):
 
     @_builtins.property
     def interrupts(self) -> _containers.RepeatedCompositeFieldContainer[_events_pb2.InterruptEvent]: ...
-    @_builtins.property
-    def state(self) -> Global___ThreadState:
-        """The subgraph's state, when the caller asked for subgraphs."""
-
     def __init__(
         self,
         *,
@@ -246,12 +245,11 @@ class ThreadTask(_message.Message):
         error: _builtins.str = ...,
         interrupts: _abc.Iterable[_events_pb2.InterruptEvent] | None = ...,
         checkpoint_ns: _builtins.str = ...,
-        state: Global___ThreadState | None = ...,
         result_json: _builtins.bytes = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_ns", b"checkpoint_ns", "error", b"error", "id", b"id", "interrupts", b"interrupts", "name", b"name", "path", b"path", "result_json", b"result_json", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_ns", b"checkpoint_ns", "error", b"error", "id", b"id", "interrupts", b"interrupts", "name", b"name", "path", b"path", "result_json", b"result_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
