@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent_service.statuses import ThreadStatus
+from glassbox.names import THREAD_SORT_KEYS
 
-# What a search may sort by, as the store's column names.
-SORT_COLUMNS = ("created_at", "updated_at", "thread_id", "status")
+# What a search may sort by: the contract's ThreadSortBy names, which are the store's
+# column names.
+SORT_COLUMNS: tuple[str, ...] = tuple(THREAD_SORT_KEYS)
 
 
 @dataclass(frozen=True)

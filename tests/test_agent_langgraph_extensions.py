@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any, NotRequired
 
 import pytest
@@ -498,3 +499,23 @@ async def test_events_mode_streams_langchain_events_beside_the_other_modes(
     assert streamed[0]["metadata"]["langgraph_node"] == "chat"
     assert [u.node for u in of_kind(events, "updates")] == ["chat"]
     assert not of_kind(events, "message_delta")  # messages were not asked for
+
+
+async def test_a_rollback_sent_to_another_replica_waits_for_the_run_then_deletes_it(
+    start_agent: AgentFactory, tmp_path: Path
+) -> None:
+    shared = f"sqlite:{tmp_path / 'shared.sqlite'}"  # the logs stay in each process
+    async with (
+        start_agent(shared) as one,
+        start_agent(shared) as two,
+        AgentClient(one.target) as a,
+        AgentClient(two.target) as b,
+    ):
+        thread_id, run_id = await start_work(a)
+
+        run = await b.cancel_run(run_id, action=api.CANCEL_ACTION_ROLLBACK)
+
+        assert run.status == CANCELLED
+        with pytest.raises(errors.RunNotFoundError):
+            await a.get_run(run_id)
+        assert await a.get_thread_history(thread_id) == []
