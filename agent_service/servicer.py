@@ -114,8 +114,6 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     async def CreateThread(
         self, request: api.CreateThreadRequest, context: Context
     ) -> api.CreateThreadResponse:
-        if not request.graph:
-            raise InvalidRequestError("graph is required")
         record = await self.runs.threads.create(
             graph=request.graph,
             owner=principal(context),

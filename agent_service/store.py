@@ -127,8 +127,9 @@ class Store(abc.ABC):
         *,
         status: ThreadStatus | None = None,
         metadata: dict[str, Any] | None = None,
+        graph: str | None = None,
     ) -> None:
-        """Set the status and/or replace the metadata, and bump `updated_at`.
+        """Set the status, the metadata and/or the graph, and bump `updated_at`.
 
         A thread deleted meanwhile is left deleted: a run that ends after its thread was
         deleted must not fail for it.
@@ -286,9 +287,12 @@ class MemoryStore(Store):
         *,
         status: ThreadStatus | None = None,
         metadata: dict[str, Any] | None = None,
+        graph: str | None = None,
     ) -> None:
         rec = self._threads.get(thread_id)
         if rec is not None:
+            if graph is not None:
+                rec.graph = graph
             if status is not None:
                 rec.status = status
             if metadata is not None:

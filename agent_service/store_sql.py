@@ -200,8 +200,11 @@ class SqlStore(Store):
         *,
         status: ThreadStatus | None = None,
         metadata: dict[str, Any] | None = None,
+        graph: str | None = None,
     ) -> None:
         sets: list[tuple[str, Any]] = [("updated_at", self._dump_time(utc_now()))]
+        if graph is not None:
+            sets.append(("graph", graph))
         if status is not None:
             sets.append(("status", status))
         if metadata is not None:

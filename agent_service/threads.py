@@ -54,7 +54,10 @@ class Threads:
         metadata: dict[str, Any] | None = None,
         if_exists_return: bool = False,
     ) -> ThreadRecord:
-        self.registry.get(graph)
+        """A new thread; without a graph, its first run binds one (LangGraph Server's
+        threads belong to no graph until a run)."""
+        if graph:
+            self.registry.get(graph)
         if THREAD_KEY_SEPARATOR in thread_id:
             raise InvalidRequestError("a thread id must not contain the character U+001F")
         if thread_id:
@@ -106,6 +109,12 @@ class Threads:
                     if_exists_return=True,
                     metadata=metadata,
                 )
+            if graph and not thread.graph:
+                self.registry.get(graph)
+                await self.store.update_thread(thread.thread_id, graph=graph)
+                thread = replace(thread, graph=graph)
+            if not thread.graph:
+                raise InvalidRequestError(f"thread {thread_id!r} has no graph yet; name one")
             if graph and graph != thread.graph:
                 raise InvalidRequestError(
                     f"thread {thread_id!r} runs graph {thread.graph!r}, not {graph!r}"
@@ -218,6 +227,10 @@ class Threads:
                 f"thread {public_thread_id(thread.thread_id)!r} is running; update it once "
                 "its run ended"
             )
+        if not thread.graph:
+            raise InvalidRequestError(
+                f"thread {public_thread_id(thread.thread_id)!r} has no graph yet: run it first"
+            )
         at = {}
         if checkpoint_id:
             await self.check_checkpoint(thread, checkpoint_id, checkpoint_ns)
@@ -255,6 +268,8 @@ class Threads:
         subgraphs: bool = False,
     ) -> StateSnapshot:
         config = thread_config(thread.thread_id, _at(checkpoint_id, checkpoint_ns))
+        if not thread.graph:  # no run yet, so no checkpoint: the empty state
+            return StateSnapshot({}, (), config, None, None, None, (), ())
         graph = self.registry.get(thread.graph).graph
         return await graph.aget_state(config, subgraphs=subgraphs)
 
@@ -276,6 +291,8 @@ class Threads:
         checkpoint_id: str = "",
         checkpoint_ns: str = "",
     ) -> list[StateSnapshot]:
+        if not thread.graph:
+            return []
         graph = self.registry.get(thread.graph).graph
         thread_id = thread.thread_id
         config = thread_config(thread_id, _at(checkpoint_id, checkpoint_ns))

@@ -292,7 +292,7 @@ class AgentClient:
 
     async def create_thread(
         self,
-        graph: str,
+        graph: str = "",
         *,
         thread_id: str = "",
         metadata: Mapping[str, Any] | None = None,

@@ -195,6 +195,27 @@ async def test_a_run_records_graph_and_assistant_in_its_thread(client: AgentClie
     assert made == {"a": 1, "graph_id": "echo", "assistant_id": assistant_id("echo")}
 
 
+async def test_a_thread_made_without_a_graph_takes_its_first_runs(client: AgentClient) -> None:
+    thread = await client.create_thread(metadata={"a": 1})
+    assert thread.graph == ""
+    state = await client.get_thread_state(thread.thread_id)
+    assert (loads(state.values_json), state.checkpoint_id, list(state.next)) == ({}, "", [])
+    assert await client.get_thread_history(thread.thread_id) == []
+    with pytest.raises(errors.InvalidRequestError, match="no graph yet"):
+        await run(client, thread_id=thread.thread_id, input={"text": "x"})
+    with pytest.raises(errors.InvalidRequestError, match="no graph yet"):
+        await client.update_thread_state(thread.thread_id, {"text": "x"})
+
+    events = await run(client, thread_id=thread.thread_id, graph="echo", input={"text": "x"})
+
+    assert ended(events).status == SUCCESS
+    bound = await client.get_thread(thread.thread_id)
+    assert bound.graph == "echo"
+    assert loads(bound.metadata_json)["graph_id"] == "echo"
+    again = await run(client, thread_id=thread.thread_id, input={"text": "y"})
+    assert loads(ended(again).output_json)["reply"] == "echo: y"
+
+
 async def test_update_thread_merges_metadata(client: AgentClient) -> None:
     client = client.with_metadata(principal=uuid.uuid4().hex)  # fixed ids of its own
     await client.create_thread("echo", thread_id="m", metadata={"a": 1, "b": {"c": 2}})
@@ -281,6 +302,8 @@ async def test_a_run_forks_from_a_past_checkpoint(client: AgentClient) -> None:
     thread_id = events[0].thread_id
     history = await client.get_thread_history(thread_id)
     before_second = next(s for s in history if list(s.next) == ["second"])
+    (only,) = await client.get_thread_history(thread_id, checkpoint_id=before_second.checkpoint_id)
+    assert only.checkpoint_id == before_second.checkpoint_id
 
     fork = await run(
         client, thread_id=thread_id, null_input=True, checkpoint_id=before_second.checkpoint_id

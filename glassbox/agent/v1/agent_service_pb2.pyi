@@ -798,6 +798,9 @@ class CreateThreadRequest(_message.Message):
     thread_id: _builtins.str
     """Chosen by the client; empty for a generated id."""
     graph: _builtins.str
+    """Empty: the thread belongs to no graph until its first run names one (as LangGraph
+    Server's threads); until then its state is empty and it has no history.
+    """
     metadata_json: _builtins.bytes
     if_exists_return: _builtins.bool
     """Return the thread if it exists (and belongs to the caller) instead of failing."""
@@ -1167,7 +1170,9 @@ class GetThreadHistoryRequest(_message.Message):
     checkpoint_ns: _builtins.str
     """A subgraph's history; empty for the root graph."""
     checkpoint_id: _builtins.str
-    """Start at this checkpoint (it and older ones); empty for the latest."""
+    """Only this checkpoint, as LangGraph's `get_state_history` takes a checkpoint in its
+    config (and LangGraph Server's history `checkpoint`); empty for all.
+    """
     def __init__(
         self,
         *,
