@@ -87,10 +87,11 @@ async def stream_events(
     context: Any = None,
     durability: Durability = "sync",
     message_chunks: bool = False,
+    message_partials: bool = False,
 ) -> AsyncIterator[RunEvent]:
     """Run `graph` and yield one protobuf event per thing it streams."""
     lg_modes = [cast(StreamMode, LANGGRAPH_MODE[m]) for m in modes if m != Mode.STREAM_MODE_EVENTS]
-    messages = MessageTracker(full=message_chunks)
+    messages = MessageTracker(full=message_chunks, partials=message_partials)
     options: dict[str, Any] = {
         "stream_mode": lg_modes,
         "subgraphs": subgraphs,
@@ -161,8 +162,10 @@ def _task_event(data: dict[str, Any]) -> events_pb2.TaskEvent:
     ev = events_pb2.TaskEvent(task_id=str(data.get("id", "")), name=str(data.get("name", "")))
     if "input" in data:
         ev.input_json = dump_json(data["input"])
+        ev.triggers.extend(str(t) for t in data.get("triggers", ()))
         return ev
     ev.finished = True
+    ev.interrupts_json = dump_json(list(data.get("interrupts", ())))
     if data.get("error"):
         ev.error = str(data["error"])
     else:
@@ -184,4 +187,5 @@ def checkpoint_event(data: dict[str, Any]) -> events_pb2.CheckpointEvent:
         next=[str(n) for n in data.get("next", ())],
         values_json=dump_json(data.get("values")),
         metadata_json=dump_json(metadata),
+        tasks_json=dump_json(list(data.get("tasks", ()))),
     )

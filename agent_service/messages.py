@@ -8,7 +8,9 @@ gives whole (a non-streaming model's reply, a tool result) is complete at once.
 
 With `full` (a run's `message_chunks`), every chunk becomes a delta carrying the chunk as
 LangChain serializes it and LangGraph's metadata for it: what LangGraph Server's
-`messages-tuple` mode sends, so the edge can forward it without guessing.
+`messages-tuple` mode sends, so the edge can forward it without guessing. With `partials`
+(`message_partials`) each delta also carries the message so far, for its legacy
+`messages` mode.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ _ROLES = {"AIMessageChunk": "ai", "ai": "ai", "human": "human", "tool": "tool", 
 
 
 class MessageTracker:
-    def __init__(self, *, full: bool = False) -> None:
+    def __init__(self, *, full: bool = False, partials: bool = False) -> None:
         self.full = full
+        self.partials = partials
         self._open: dict[str, tuple[tuple[str, ...], str, AIMessageChunk, bytes]] = {}
 
     def convert(
@@ -42,8 +45,10 @@ class MessageTracker:
         if not isinstance(message, AIMessageChunk):
             yield ns, _complete(node, message, meta_json, unstreamed=True)
             return
+        held = self._open.get(message_id)
+        total = message if held is None else held[2] + message
         token = message.text
-        if token or self.full:
+        if token or self.full or self.partials:
             tags = [str(t) for t in metadata.get("tags", ()) or ()]
             delta = events_pb2.MessageDelta(
                 message_id=message_id, token=token, node=node, tags=tags
@@ -51,6 +56,8 @@ class MessageTracker:
             if self.full:
                 delta.chunk_json = dump_json(message)
                 delta.metadata_json = meta_json
+            if self.partials:
+                delta.partial_json = dump_json(total)
             yield ns, ("message_delta", delta)
         for chunk in message.tool_call_chunks:
             yield (
@@ -67,8 +74,6 @@ class MessageTracker:
                     ),
                 ),
             )
-        held = self._open.get(message_id)
-        total = message if held is None else held[2] + message
         if getattr(message, "chunk_position", None) == "last":
             self._open.pop(message_id, None)
             yield ns, _complete(node, total, meta_json)

@@ -72,6 +72,7 @@ def run_spec(request: api.StreamRunRequest, owner: str, *, traceparent: str = ""
         context=load_json(request.context_json, what="context_json"),
         durability=_DURABILITY.get(request.durability, "sync"),
         message_chunks=request.message_chunks,
+        message_partials=request.message_partials,
         assistant_id=request.assistant_id,
     )
 

@@ -46,6 +46,7 @@ class RunSpec:
     context: Any = None  # LangGraph's runtime context
     durability: Durability = "sync"
     message_chunks: bool = False
+    message_partials: bool = False
     assistant_id: str = ""
 
     @property

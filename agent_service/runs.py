@@ -225,8 +225,7 @@ class RunManager:
     async def cancel(
         self, run_id: str, owner: str, *, rollback: bool = False, wait: bool = False
     ) -> RunRecord:
-        """Stop a run (a run here is waited for); with `wait`, one on another replica too;
-        with `rollback`, then delete it and the checkpoints it wrote."""
+        """Stop a run and wait for it (`wait`: also on another replica); `rollback` it."""
         record = await self.get_run(run_id, owner)
         active = self._runs.get(run_id)
         if active is not None:
@@ -334,6 +333,7 @@ class RunManager:
                 context=spec.context,
                 durability=spec.durability,
                 message_chunks=spec.message_chunks,
+                message_partials=spec.message_partials,
             ):
                 if started:
                     self.metrics.first_event.observe(time.perf_counter() - started)

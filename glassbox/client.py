@@ -165,6 +165,7 @@ class AgentClient:
         context: Any = None,
         durability: int = api.DURABILITY_UNSPECIFIED,
         message_chunks: bool = False,
+        message_partials: bool = False,
         assistant_id: str = "",
         null_input: bool = False,
     ) -> api.StreamRunRequest:
@@ -189,6 +190,7 @@ class AgentClient:
             context_json=to_json(context) if context is not None else b"",
             durability=durability,  # type: ignore[arg-type]
             message_chunks=message_chunks,
+            message_partials=message_partials,
             assistant_id=assistant_id,
         )
         if resume is not None:

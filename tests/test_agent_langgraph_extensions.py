@@ -108,6 +108,40 @@ async def test_message_chunks_carry_the_chunk_and_langgraph_metadata(
     assert not complete.unstreamed
 
 
+async def test_message_partials_carry_the_message_so_far(client: AgentClient) -> None:
+    events = await run(
+        client,
+        graph="chat_echo",
+        input=HELLO,
+        stream_modes=[Mode.STREAM_MODE_MESSAGES],
+        message_partials=True,
+    )
+
+    deltas = of_kind(events, "message_delta")
+    partials = [loads(d.partial_json)["content"] for d in deltas]
+    assert partials == [
+        "".join(d.token for d in deltas[: i + 1]) for i in range(len(deltas))
+    ]
+    assert partials[-1] == "You said: hello there"
+    assert not any(d.chunk_json for d in deltas)
+
+
+async def test_tasks_and_checkpoints_carry_langgraphs_details(mclient: AgentClient) -> None:
+    events = await run(
+        mclient,
+        graph="interrupting",
+        input={},
+        stream_modes=[Mode.STREAM_MODE_TASKS, Mode.STREAM_MODE_CHECKPOINTS],
+    )
+
+    started = [t for t in of_kind(events, "task") if not t.finished]
+    assert [list(t.triggers) for t in started] == [["branch:to:ask"]]
+    (done,) = [t for t in of_kind(events, "task") if t.finished]
+    assert [i["value"] for i in loads(done.interrupts_json)] == [{"question": "Approve?"}]
+    last = of_kind(events, "checkpoint")[-1]
+    assert [t["name"] for t in loads(last.tasks_json)] == ["ask"]
+
+
 async def test_without_message_chunks_the_stream_stays_lean(client: AgentClient) -> None:
     events = await run(
         client, graph="chat_echo", input=HELLO, stream_modes=[Mode.STREAM_MODE_MESSAGES]

@@ -155,6 +155,7 @@ class StreamRunRequest(_message.Message):
     CONTEXT_JSON_FIELD_NUMBER: _builtins.int
     DURABILITY_FIELD_NUMBER: _builtins.int
     MESSAGE_CHUNKS_FIELD_NUMBER: _builtins.int
+    MESSAGE_PARTIALS_FIELD_NUMBER: _builtins.int
     ASSISTANT_ID_FIELD_NUMBER: _builtins.int
     thread_id: _builtins.str
     """The thread to run on. Empty: a new thread is created for `graph`."""
@@ -189,6 +190,10 @@ class StreamRunRequest(_message.Message):
     message_chunks: _builtins.bool
     """Also set MessageDelta.chunk_json / metadata_json and MessageComplete.metadata_json,
     and send a delta for every chunk: what LangGraph Server's `messages-tuple` needs.
+    """
+    message_partials: _builtins.bool
+    """Also set MessageDelta.partial_json (the message so far) on every delta: what
+    LangGraph Server's legacy `messages` mode (`messages/partial`) needs.
     """
     assistant_id: _builtins.str
     """Recorded in the thread's metadata as `assistant_id`; empty: LangGraph Server's id of
@@ -235,11 +240,12 @@ class StreamRunRequest(_message.Message):
         context_json: _builtins.bytes = ...,
         durability: Global___Durability.ValueType = ...,
         message_chunks: _builtins.bool = ...,
+        message_partials: _builtins.bool = ...,
         assistant_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "graph_command", b"graph_command", "input_json", b"input_json", "resume", b"resume"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assistant_id", b"assistant_id", "cancel_on_disconnect", b"cancel_on_disconnect", "checkpoint_id", b"checkpoint_id", "checkpoint_ns", b"checkpoint_ns", "command", b"command", "command_id", b"command_id", "config_json", b"config_json", "context_json", b"context_json", "durability", b"durability", "graph", b"graph", "graph_command", b"graph_command", "if_busy", b"if_busy", "input_json", b"input_json", "interrupt_after", b"interrupt_after", "interrupt_before", b"interrupt_before", "message_chunks", b"message_chunks", "metadata_json", b"metadata_json", "resume", b"resume", "stream_modes", b"stream_modes", "subgraphs", b"subgraphs", "thread_id", b"thread_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assistant_id", b"assistant_id", "cancel_on_disconnect", b"cancel_on_disconnect", "checkpoint_id", b"checkpoint_id", "checkpoint_ns", b"checkpoint_ns", "command", b"command", "command_id", b"command_id", "config_json", b"config_json", "context_json", b"context_json", "durability", b"durability", "graph", b"graph", "graph_command", b"graph_command", "if_busy", b"if_busy", "input_json", b"input_json", "interrupt_after", b"interrupt_after", "interrupt_before", b"interrupt_before", "message_chunks", b"message_chunks", "message_partials", b"message_partials", "metadata_json", b"metadata_json", "resume", b"resume", "stream_modes", b"stream_modes", "subgraphs", b"subgraphs", "thread_id", b"thread_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["input_json", "resume", "graph_command"]  # noqa: Y015
     _WhichOneofArgType_command: _TypeAlias = _typing.Literal["command", b"command"]  # noqa: Y015

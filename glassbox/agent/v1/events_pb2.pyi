@@ -289,6 +289,7 @@ class MessageDelta(_message.Message):
     TAGS_FIELD_NUMBER: _builtins.int
     CHUNK_JSON_FIELD_NUMBER: _builtins.int
     METADATA_JSON_FIELD_NUMBER: _builtins.int
+    PARTIAL_JSON_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     token: _builtins.str
     node: _builtins.str
@@ -307,6 +308,11 @@ class MessageDelta(_message.Message):
     langgraph_checkpoint_ns, checkpoint_ns, tags, ls_provider, ls_model_name, …, and the
     run's config metadata).
     """
+    partial_json: _builtins.bytes
+    """Set only when the run asked for `message_partials`: the message so far, the sum of
+    its chunks up to this one, as LangChain serializes it (LangGraph Server's legacy
+    `messages` mode sends it as `messages/partial`).
+    """
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -318,10 +324,11 @@ class MessageDelta(_message.Message):
         tags: _abc.Iterable[_builtins.str] | None = ...,
         chunk_json: _builtins.bytes = ...,
         metadata_json: _builtins.bytes = ...,
+        partial_json: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_json", b"chunk_json", "message_id", b"message_id", "metadata_json", b"metadata_json", "node", b"node", "tags", b"tags", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_json", b"chunk_json", "message_id", b"message_id", "metadata_json", b"metadata_json", "node", b"node", "partial_json", b"partial_json", "tags", b"tags", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -499,6 +506,8 @@ class TaskEvent(_message.Message):
     INPUT_JSON_FIELD_NUMBER: _builtins.int
     RESULT_JSON_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    TRIGGERS_FIELD_NUMBER: _builtins.int
+    INTERRUPTS_JSON_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     name: _builtins.str
     finished: _builtins.bool
@@ -506,6 +515,12 @@ class TaskEvent(_message.Message):
     input_json: _builtins.bytes
     result_json: _builtins.bytes
     error: _builtins.str
+    interrupts_json: _builtins.bytes
+    """The interrupts the task raised (JSON list of {id, value}), when it finished."""
+    @_builtins.property
+    def triggers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What triggered the task (when it starts), as LangGraph's tasks mode gives them."""
+
     def __init__(
         self,
         *,
@@ -515,10 +530,12 @@ class TaskEvent(_message.Message):
         input_json: _builtins.bytes = ...,
         result_json: _builtins.bytes = ...,
         error: _builtins.str = ...,
+        triggers: _abc.Iterable[_builtins.str] | None = ...,
+        interrupts_json: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "finished", b"finished", "input_json", b"input_json", "name", b"name", "result_json", b"result_json", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "finished", b"finished", "input_json", b"input_json", "interrupts_json", b"interrupts_json", "name", b"name", "result_json", b"result_json", "task_id", b"task_id", "triggers", b"triggers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -536,6 +553,7 @@ class CheckpointEvent(_message.Message):
     METADATA_JSON_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
     CHECKPOINT_NS_FIELD_NUMBER: _builtins.int
+    TASKS_JSON_FIELD_NUMBER: _builtins.int
     checkpoint_id: _builtins.str
     parent_checkpoint_id: _builtins.str
     step: _builtins.int
@@ -545,6 +563,10 @@ class CheckpointEvent(_message.Message):
     """How the checkpoint came to be: "input", "loop", "update" or "fork"."""
     checkpoint_ns: _builtins.str
     """The checkpoint's namespace: empty for the root graph, "child:<task id>" inside one."""
+    tasks_json: _builtins.bytes
+    """The next step's tasks (JSON list) as LangGraph's checkpoints mode gives them: id,
+    name, error, result, interrupts, state.
+    """
     @_builtins.property
     def next(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -558,10 +580,11 @@ class CheckpointEvent(_message.Message):
         metadata_json: _builtins.bytes = ...,
         source: _builtins.str = ...,
         checkpoint_ns: _builtins.str = ...,
+        tasks_json: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_id", b"checkpoint_id", "checkpoint_ns", b"checkpoint_ns", "metadata_json", b"metadata_json", "next", b"next", "parent_checkpoint_id", b"parent_checkpoint_id", "source", b"source", "step", b"step", "values_json", b"values_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_id", b"checkpoint_id", "checkpoint_ns", b"checkpoint_ns", "metadata_json", b"metadata_json", "next", b"next", "parent_checkpoint_id", b"parent_checkpoint_id", "source", b"source", "step", b"step", "tasks_json", b"tasks_json", "values_json", b"values_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
