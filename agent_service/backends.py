@@ -44,12 +44,12 @@ from agent_service.cancel_signal import CancelSignal, RedisCancelSignal
 from agent_service.event_log import EventLog, MemoryEventLog
 from agent_service.event_log_redis import RedisEventLog
 from agent_service.store import MemoryStore, Store
-from agent_service.store_sql import (
+from agent_service.store_sql import run_to_end
+from agent_service.store_sql_dialects import (
     SQLITE_BUSY_TIMEOUT_S,
     PostgresPool,
     PostgresStore,
     SqliteStore,
-    run_to_end,
 )
 
 log = logging.getLogger(__name__)

@@ -8,13 +8,15 @@ run_ended must find the thread free and the run's status final.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+from agent_service.event_log import Cursor, EventLog, is_terminal
 from agent_service.langgraph_adapter import event
 from agent_service.log_writer import RunLogWriter
 from agent_service.metrics import AgentMetrics
 from agent_service.statuses import RunStatus, ThreadStatus
-from agent_service.store import Store, utc_now
+from agent_service.store import RunRecord, Store, utc_now
 from glassbox.agent.v1 import events_pb2
 from glassbox.errors import GlassboxError
 
@@ -75,3 +77,23 @@ async def announce_end(
 
 def error_payload(error: GlassboxError) -> events_pb2.ErrorEvent:
     return events_pb2.ErrorEvent(code=error.code, message=error.message, retryable=error.retryable)
+
+
+# How often a cancel that waits asks the store whether a run on another replica ended,
+# when no shared log tells it (the embedded log lives in that replica's process).
+WAIT_POLL_S = 0.05
+
+
+async def wait_ended(log: EventLog, store: Store, record: RunRecord) -> RunRecord:
+    """The run once it ended, wherever it runs: followed through the log to run_ended,
+    or, when this replica's log does not hold the run, watched in the store. The caller's
+    deadline bounds the wait."""
+    attachment = await log.attach(record.run_id, Cursor("", record.last_seq))
+    async for batch in attachment.batches:
+        if batch and is_terminal(batch[-1]):
+            break
+    while True:
+        current = await store.get_run(record.run_id)
+        if current is None or current.status.ended:  # None: deleted meanwhile
+            return current or record
+        await asyncio.sleep(WAIT_POLL_S)  # the store has no change feed to wait on

@@ -6,11 +6,13 @@ import importlib
 import importlib.util
 import json
 import sys
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph._internal._typing import MISSING
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import StateGraph
 from langgraph.pregel import Pregel
@@ -29,6 +31,10 @@ class HostedGraph:
     input_schema: dict[str, Any] = field(default_factory=dict)
     state_schema: dict[str, Any] = field(default_factory=dict)
     output_schema: dict[str, Any] = field(default_factory=dict)
+    config_schema: dict[str, Any] = field(default_factory=dict)
+    context_schema: dict[str, Any] = field(default_factory=dict)
+    # State keys LangGraph fills itself when the input leaves them out (reducers).
+    defaulted: frozenset[str] = frozenset()
 
     @property
     def nodes(self) -> list[str]:
@@ -37,13 +43,25 @@ class HostedGraph:
     def check_input(self, value: Any) -> None:
         """Reject input that cannot fit the input schema: the shape, not every detail.
 
-        Top-level keys and JSON types are checked; nested values are left to the graph,
-        since LangGraph accepts looser forms than its schemas state (a message may be
-        a dict with a role, not only a typed message).
+        The JSON type, missing keys and top-level value types are checked; nested values
+        are left to the graph, since LangGraph accepts looser forms than its schemas state
+        (a message may be a dict with a role, not only a typed message). What LangGraph
+        itself takes passes: keys it does not know (it ignores them), and leaving out a key
+        with a reducer (it starts empty). Null input is LangGraph's "carry on from the
+        checkpoint", judged against the thread (`runs`), not here.
         """
-        problem = _shape_problem(self.input_schema, value)
+        if value is None:
+            return
+        problem = _shape_problem(self.input_schema, value, self.defaulted)
         if problem:
             raise InvalidInputError(f"input for graph {self.name!r} {problem}")
+
+
+    def drawing(self, xray: int) -> Any:
+        """The graph as LangGraph Server draws it: `get_graph(xray).to_json()`; `xray` 0
+        draws no subgraph, N that many levels, -1 every level."""
+        depth: bool | int = True if xray < 0 else (xray or False)
+        return self.graph.get_graph(xray=depth).to_json()
 
 
 class GraphRegistry:
@@ -136,12 +154,28 @@ def _describe(name: str, graph: Pregel[Any, Any, Any, Any]) -> HostedGraph:
         input_schema=_schema(graph.get_input_jsonschema),
         state_schema=_state_schema(graph),
         output_schema=_schema(graph.get_output_jsonschema),
+        config_schema=_schema(graph.get_config_jsonschema),
+        context_schema=_schema(graph.get_context_jsonschema),
+        defaulted=frozenset(k for k, c in graph.channels.items() if _starts_filled(c)),
     )
+
+
+def _starts_filled(channel: Any) -> bool:
+    """Whether a state channel holds a value before anything is written to it (a reducer
+    starts empty; a plain key has none until the input sets it)."""
+    try:
+        return bool(channel.from_checkpoint(MISSING).is_available())
+    except Exception:  # a channel of a kind we cannot probe: ask the input for the key
+        return False
 
 
 def _schema(produce: Any) -> dict[str, Any]:
     try:
-        schema = produce()
+        with warnings.catch_warnings():
+            # get_config_jsonschema is deprecated for context schemas, still what
+            # LangGraph Server serves as config_schema.
+            warnings.simplefilter("ignore")
+            schema = produce()
     except Exception:  # a schema LangGraph cannot express is not worth refusing the graph
         return {}
     return schema if isinstance(schema, dict) else {}
@@ -166,16 +200,18 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _shape_problem(schema: dict[str, Any], value: Any) -> str:
+def _shape_problem(schema: dict[str, Any], value: Any, defaulted: frozenset[str]) -> str:
     if not schema:
         return ""
+    kinds = _declared_types(schema)
+    if kinds and "object" not in kinds:  # an entrypoint taking a string, a list, …
+        if _is_one_of(value, kinds):
+            return ""
+        return f"must be {' or '.join(sorted(kinds))}, got {type(value).__name__}"
     if not isinstance(value, dict):
         return f"must be a JSON object, got {type(value).__name__}"
     properties: dict[str, Any] = schema.get("properties", {})
-    unknown = sorted(set(value) - set(properties))
-    if unknown and properties and not schema.get("additionalProperties", False):
-        return f"has unknown keys {unknown}; it takes {sorted(properties)}"
-    missing = sorted(set(schema.get("required", ())) - set(value))
+    missing = sorted(set(schema.get("required", ())) - set(value) - defaulted)
     if missing:
         return f"lacks required keys {missing}"
     for key, item in value.items():

@@ -3,9 +3,10 @@
 Knows nothing of gRPC. A run is an asyncio task that streams its graph into the event
 log; callers follow the log. The checkpoint, not any connection, is the truth about
 where a thread stands, so a resume works from any caller after any restart. Threads live
-in `threads`, the log writer in `log_writer`, LangGraph's shapes (stream parts, resume →
-`Command`) in `langgraph_adapter`, leases across replicas in `leases`, execution slots
-and load shedding in `admission`.
+in `threads`, the log writer in `log_writer`, LangGraph's shapes in `langgraph_adapter`
+(stream parts) and `resumes` (resume → `Command`), leases across replicas in `leases`,
+what a caller asks in `run_spec`, what a rollback deletes in `rollback`, execution
+slots and load shedding in `admission`.
 """
 
 from __future__ import annotations
@@ -25,23 +26,17 @@ from agent_service import tracing
 from agent_service.admission import Admission, Ticket
 from agent_service.cancel_signal import CancelSignal
 from agent_service.codec import dump_json
-from agent_service.endings import announce_end, record_end
+from agent_service.endings import announce_end, record_end, wait_ended
 from agent_service.event_log import Attachment, Cursor, EventLog
 from agent_service.keyed_locks import KeyedLocks
-from agent_service.langgraph_adapter import (
-    DEFAULT_MODES,
-    Resume,
-    ResumePlan,
-    event,
-    interrupt_events,
-    plan_resume,
-    stream_events,
-    thread_config,
-)
+from agent_service.langgraph_adapter import event, stream_events, thread_config
 from agent_service.leases import LEASE
 from agent_service.log_writer import RunLogWriter
 from agent_service.metrics import AgentMetrics
 from agent_service.registry import GraphRegistry, HostedGraph
+from agent_service.resumes import ResumePlan, interrupt_events, plan_resume
+from agent_service.rollback import roll_back
+from agent_service.run_spec import RunSpec, log_context
 from agent_service.statuses import BusyPolicy, RunStatus, ThreadStatus
 from agent_service.store import RunRecord, Store, public_thread_id, utc_now
 from agent_service.threads import Threads
@@ -57,33 +52,6 @@ from glassbox.errors import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """What a caller asks for, whatever transport it came by."""
-
-    thread_id: str = ""  # as the caller knows it; once accepted, the storage key
-    graph: str = ""
-    input: Any = None
-    resume: Resume | None = None
-    modes: tuple[int, ...] = DEFAULT_MODES
-    subgraphs: bool = False
-    interrupt_before: tuple[str, ...] = ()
-    interrupt_after: tuple[str, ...] = ()
-    configurable: dict[str, Any] = field(default_factory=dict)
-    if_busy: BusyPolicy = BusyPolicy.REJECT
-    command_id: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
-    owner: str = ""
-    traceparent: str = ""  # the caller's W3C trace context, for logs and spans
-
-    @property
-    def trace_id(self) -> str:
-        parts = self.traceparent.split("-")
-        if len(parts) == 4 and len(parts[1]) == 32 and parts[1] != "0" * 32:
-            return parts[1]
-        return ""
 
 
 @dataclass(eq=False)
@@ -142,12 +110,21 @@ class RunManager:
             raise UnavailableError("the service is draining; retry on another replica")
         self.admission.check(resuming=spec.resume is not None)  # refused before any work
         thread = await self.threads.for_run(
-            spec.thread_id, graph=spec.graph, owner=spec.owner, resuming=spec.resume is not None
+            spec.thread_id,
+            graph=spec.graph,
+            owner=spec.owner,
+            resuming=spec.continues,
+            metadata=spec.metadata,
         )
         hosted = self.registry.get(thread.graph)
-        if spec.resume is None:
+        if not spec.continues:
             hosted.check_input(spec.input)
         spec = replace(spec, thread_id=thread.thread_id, graph=thread.graph)
+        null_input = spec.input is None and not spec.continues
+        await self.threads.check_start(thread, spec.checkpoint_id, spec.checkpoint_ns, null_input)
+        # LangGraph Server's thread search finds a thread by the graph its runs ran.
+        ids = spec.thread_ids(thread.graph)
+        thread_metadata = None if ids.items() <= thread.metadata.items() else ids
 
         async with self._thread_locks.hold(thread.thread_id):
             if spec.command_id:
@@ -192,7 +169,11 @@ class RunManager:
             await self.store.put_run(record)
             await self.store.lease_run(record.run_id, thread.thread_id, self.replica, now + LEASE)
             await self.log.create(record.run_id)
-            await self.store.update_thread(thread.thread_id, status=ThreadStatus.BUSY)
+            await self.store.update_thread(
+                thread.thread_id,
+                status=ThreadStatus.BUSY,
+                metadata={**thread.metadata, **thread_metadata} if thread_metadata else None,
+            )
             writer = RunLogWriter(self.log, record, self.metrics)
             ticket = self.admission.ticket()  # from here to the task, nothing waits
             if not ticket.granted:  # the last slot went while this run was being stored
@@ -202,7 +183,7 @@ class RunManager:
             self._tail[thread.thread_id] = active
             active.task = asyncio.create_task(self._execute(active), name=f"run {record.run_id}")
         self.metrics.runs_started.inc()
-        log.info("run started", extra=_log_context(record, spec))
+        log.info("run started", extra=log_context(record, spec))
         return record
 
     async def _apply_busy_policy(self, spec: RunSpec) -> _ActiveRun | None:
@@ -211,8 +192,10 @@ class RunManager:
         previous = self._tail.get(spec.thread_id)
         if previous is None or spec.if_busy is BusyPolicy.ENQUEUE:
             return previous
-        if spec.if_busy is BusyPolicy.INTERRUPT:
+        if spec.if_busy in (BusyPolicy.INTERRUPT, BusyPolicy.ROLLBACK):
             await self._stop(previous)
+            if spec.if_busy is BusyPolicy.ROLLBACK:
+                await self._rollback(previous.record)
             return self._tail.get(spec.thread_id)
         thread_id = public_thread_id(spec.thread_id)
         raise ThreadBusyError(f"thread {thread_id!r} is running {previous.record.run_id!r}")
@@ -231,10 +214,12 @@ class RunManager:
         return record
 
     async def list_runs(
-        self, thread_id: str, owner: str, *, limit: int, offset: int
+        self, thread_id: str, owner: str, *, limit: int, offset: int, status: RunStatus | None
     ) -> list[RunRecord]:
         thread = await self.threads.get(thread_id, owner)
-        runs = await self.store.list_runs(thread.thread_id, limit=limit, offset=offset)
+        runs = await self.store.list_runs(
+            thread.thread_id, limit=limit, offset=offset, status=status
+        )
         return [self._runs[r.run_id].record if r.run_id in self._runs else r for r in runs]
 
     async def attach(self, run_id: str, owner: str, cursor: Cursor) -> Attachment:
@@ -250,18 +235,35 @@ class RunManager:
         self.metrics.joins.labels(str(attachment.recovered).lower()).inc()
         return attachment, await self.get_run(run_id, owner)
 
-    async def cancel(self, run_id: str, owner: str) -> RunRecord:
+    async def cancel(
+        self, run_id: str, owner: str, *, rollback: bool = False, wait: bool = False
+    ) -> RunRecord:
+        """Stop a run and wait for it (`wait`: also on another replica); `rollback` it."""
         record = await self.get_run(run_id, owner)
         active = self._runs.get(run_id)
         if active is not None:
             await self._stop(active)
-            return active.record
-        if not record.status.ended:
+            record = active.record
+        elif not record.status.ended:
             # Executing on another replica: the signal (Redis) reaches it within moments;
             # the request stands in the store for its next lease beat, should the signal not.
             await self.store.request_cancel(run_id)
             await self.cancel_signal.publish(run_id)
+            if wait or rollback:
+                record = await wait_ended(self.log, self.store, record)
+        if rollback:
+            await self._rollback(record)
         return record
+
+    async def _rollback(self, record: RunRecord) -> None:
+        graph = self.registry.get(record.graph).graph
+        await roll_back(self.store, graph, record, thread_free=record.thread_id not in self._tail)
+
+    async def delete_run(self, run_id: str, owner: str) -> None:
+        record = await self.get_run(run_id, owner)
+        if run_id in self._runs or not record.status.ended:
+            raise ThreadBusyError(f"run {run_id!r} has not ended; cancel it first")
+        await self.store.delete_run(run_id)
 
     # -- for the lease keeper (agent_service.leases) ---------------------------------------
 
@@ -329,7 +331,7 @@ class RunManager:
                     run_started=events_pb2.RunStarted(
                         graph=spec.graph,
                         stream_modes=cast(Any, spec.modes),
-                        resumed=spec.resume is not None,
+                        resumed=spec.resumes,
                     )
                 ),
             )
@@ -337,12 +339,16 @@ class RunManager:
             async for ev in stream_events(
                 graph,
                 await self._graph_input(active),
-                thread_config(spec.thread_id, spec.configurable, run_id=record.run_id),
+                spec.langgraph_config(record.run_id),
                 modes=spec.modes,
                 subgraphs=spec.subgraphs,
                 interrupt_before=spec.interrupt_before,
                 interrupt_after=spec.interrupt_after,
                 control=active.control,
+                context=spec.context,
+                durability=spec.durability,
+                message_chunks=spec.message_chunks,
+                message_partials=spec.message_partials,
             ):
                 if started:
                     self.metrics.first_event.observe(time.perf_counter() - started)
@@ -363,7 +369,7 @@ class RunManager:
         except GlassboxError as exc:
             error = exc
         except Exception as exc:
-            log.exception("run failed", extra=_log_context(record, spec))
+            log.exception("run failed", extra=log_context(record, spec))
             error = GraphError(f"{type(exc).__name__}: {exc}")
         finally:
             active.finishing = True
@@ -374,6 +380,8 @@ class RunManager:
         """The run's input, or for a resume the `Command` its plan works out (the plan made
         at accept time; for a queued run, one made now that its turn came)."""
         spec, graph = active.spec, active.hosted.graph
+        if spec.command is not None:
+            return spec.command.command()
         if spec.resume is None:
             return spec.input
         plan = active.resume_plan or await plan_resume(graph, spec.thread_id, spec.resume)
@@ -400,15 +408,8 @@ class RunManager:
         with contextlib.suppress(Exception):  # an expired lease is harmless once ended
             await self.store.release(record.run_id, record.thread_id if last_of_thread else None)
         try:
-            context = _log_context(record, active.spec)
+            context = log_context(record, active.spec)
             await announce_end(active.writer, self.metrics, ended, error, context)
         finally:
             active.ticket.release()
             active.done.set()  # whatever happened, cancels and queued runs must not hang
-
-
-def _log_context(record: RunRecord, spec: RunSpec | None = None) -> dict[str, str]:
-    context = {"run_id": record.run_id, "thread_id": record.thread_id}
-    if spec is not None and spec.trace_id:
-        context["trace_id"] = spec.trace_id
-    return context

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from agent_service import proto_mapping, session
-from agent_service.codec import load_json_object
+from agent_service.codec import dump_json, load_json, load_json_object
 from agent_service.event_log import Cursor, is_terminal
 from agent_service.grpc_calls import (
     MAX_PAGE,
@@ -20,7 +20,7 @@ from agent_service.grpc_calls import (
     unary,
 )
 from agent_service.runs import RunManager
-from agent_service.statuses import ThreadStatus
+from agent_service.statuses import RunStatus, ThreadStatus
 from glassbox.agent.v1 import agent_service_pb2 as api
 from glassbox.agent.v1 import agent_service_pb2_grpc
 from glassbox.errors import InvalidRequestError
@@ -76,8 +76,20 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     async def CancelRun(
         self, request: api.CancelRunRequest, context: Context
     ) -> api.CancelRunResponse:
-        record = await self.runs.cancel(request.run_id, principal(context))
+        record = await self.runs.cancel(
+            request.run_id,
+            principal(context),
+            rollback=request.action == api.CANCEL_ACTION_ROLLBACK,
+            wait=request.wait,
+        )
         return api.CancelRunResponse(run=proto_mapping.run_proto(record))
+
+    @unary
+    async def DeleteRun(
+        self, request: api.DeleteRunRequest, context: Context
+    ) -> api.DeleteRunResponse:
+        await self.runs.delete_run(request.run_id, principal(context))
+        return api.DeleteRunResponse()
 
     @unary
     async def GetRun(self, request: api.GetRunRequest, context: Context) -> api.GetRunResponse:
@@ -89,8 +101,9 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         self, request: api.ListRunsRequest, context: Context
     ) -> api.ListRunsResponse:
         limit, offset = page(request.page_size, request.page_token)
+        status = RunStatus.from_proto(request.status) if request.status else None
         runs = await self.runs.list_runs(
-            request.thread_id, principal(context), limit=limit, offset=offset
+            request.thread_id, principal(context), limit=limit, offset=offset, status=status
         )
         return api.ListRunsResponse(
             runs=[proto_mapping.run_proto(r) for r in runs],
@@ -101,8 +114,6 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
     async def CreateThread(
         self, request: api.CreateThreadRequest, context: Context
     ) -> api.CreateThreadResponse:
-        if not request.graph:
-            raise InvalidRequestError("graph is required")
         record = await self.runs.threads.create(
             graph=request.graph,
             owner=principal(context),
@@ -117,19 +128,51 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         self, request: api.GetThreadRequest, context: Context
     ) -> api.GetThreadResponse:
         record = await self.runs.threads.get(request.thread_id, principal(context))
-        return api.GetThreadResponse(thread=proto_mapping.thread_proto(record))
+        snapshot = await self.runs.threads.latest(record)
+        return api.GetThreadResponse(thread=proto_mapping.thread_proto(record, snapshot))
 
     @unary
     async def ListThreads(
         self, request: api.ListThreadsRequest, context: Context
     ) -> api.ListThreadsResponse:
         limit, offset = page(request.page_size, request.page_token)
-        threads = await self.runs.threads.owned_by(
-            principal(context), graph=request.graph, limit=limit, offset=offset
+        owner, threads = principal(context), self.runs.threads
+        query = proto_mapping.thread_query(request, owner)
+        found = await threads.owned_by(
+            owner, graph=request.graph, limit=limit, offset=offset, query=query
         )
         return api.ListThreadsResponse(
-            threads=[proto_mapping.thread_proto(t) for t in threads],
-            next_page_token=next_token(offset, limit, len(threads)),
+            threads=[proto_mapping.thread_proto(t, await threads.latest(t)) for t in found],
+            next_page_token=next_token(offset, limit, len(found)),
+            total_size=await threads.count(owner, query),
+        )
+
+    @unary
+    async def UpdateThread(
+        self, request: api.UpdateThreadRequest, context: Context
+    ) -> api.UpdateThreadResponse:
+        threads = self.runs.threads
+        record = await threads.get(request.thread_id, principal(context))
+        patch = load_json_object(request.metadata_json, what="metadata_json")
+        record = await threads.update_metadata(record, patch)
+        snapshot = await threads.latest(record)
+        return api.UpdateThreadResponse(thread=proto_mapping.thread_proto(record, snapshot))
+
+    @unary
+    async def UpdateThreadState(
+        self, request: api.UpdateThreadStateRequest, context: Context
+    ) -> api.UpdateThreadStateResponse:
+        thread = await self.runs.threads.get(request.thread_id, principal(context))
+        configurable = await self.runs.threads.update_state(
+            thread,
+            load_json(request.values_json, what="values_json"),
+            as_node=request.as_node,
+            checkpoint_id=request.checkpoint_id,
+            checkpoint_ns=request.checkpoint_ns,
+        )
+        return api.UpdateThreadStateResponse(
+            checkpoint_id=str(configurable.get("checkpoint_id", "")),
+            checkpoint_ns=str(configurable.get("checkpoint_ns", "")),
         )
 
     @unary
@@ -144,9 +187,17 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         self, request: api.GetThreadStateRequest, context: Context
     ) -> api.GetThreadStateResponse:
         thread = await self.runs.threads.get(request.thread_id, principal(context))
-        snapshot = await self.runs.threads.state(thread, request.checkpoint_id)
+        snapshot = await self.runs.threads.state(
+            thread,
+            request.checkpoint_id,
+            checkpoint_ns=request.checkpoint_ns,
+            subgraphs=request.subgraphs,
+        )
         paused = thread.status is not ThreadStatus.BUSY and not request.checkpoint_id
-        return api.GetThreadStateResponse(state=proto_mapping.state_proto(snapshot, paused=paused))
+        return api.GetThreadStateResponse(
+            state=proto_mapping.state_proto(snapshot, paused=paused),
+            subgraph_states=proto_mapping.subgraph_states(snapshot) if request.subgraphs else [],
+        )
 
     @unary
     async def GetThreadHistory(
@@ -159,6 +210,9 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
             thread,
             limit=min(request.limit or 20, MAX_PAGE),
             before=request.before_checkpoint_id,
+            metadata=load_json_object(request.metadata_json, what="metadata_json"),
+            checkpoint_id=request.checkpoint_id,
+            checkpoint_ns=request.checkpoint_ns,
         )
         return api.GetThreadHistoryResponse(
             states=[proto_mapping.state_proto(s, paused=False) for s in snapshots]
@@ -171,3 +225,12 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         return api.ListGraphsResponse(
             graphs=[proto_mapping.graph_proto(g) for g in self.runs.registry]
         )
+
+    @unary
+    async def GetGraph(
+        self, request: api.GetGraphRequest, context: Context
+    ) -> api.GetGraphResponse:
+        if request.xray < -1:
+            raise InvalidRequestError("xray must be -1 (every level), 0 or a depth")
+        hosted = self.runs.registry.get(request.graph)
+        return api.GetGraphResponse(drawing_json=dump_json(hosted.drawing(request.xray)))

@@ -86,7 +86,13 @@ class Session:
                 status = proto_mapping.join_status(attachment, record)
                 await self._accept(rid, record.run_id, record.thread_id, attachment, status)
             elif op == "cancel":
-                record = await self.runs.cancel(request.cancel.run_id, self.owner)
+                c = request.cancel
+                record = await self.runs.cancel(
+                    c.run_id,
+                    self.owner,
+                    rollback=c.action == api.CANCEL_ACTION_ROLLBACK,
+                    wait=c.wait,
+                )
                 await self.outbox.put(
                     api.SessionResponse(
                         request_id=rid,

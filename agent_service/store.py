@@ -3,7 +3,8 @@
 The checkpointer holds what a graph computed; this store holds what the service needs
 around it: who owns a thread, which runs it had and how they ended, and which client
 command ids were already carried out, so a retried command joins its first run instead
-of starting a second. `MemoryStore` lives here; the SQL backends are in `store_sql`.
+of starting a second. `MemoryStore` lives here; the SQL backends are in `store_sql`
+(and its dialects in `store_sql_dialects`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from agent_service.statuses import RunStatus, ThreadStatus
+from agent_service.thread_query import ThreadQuery
 from glassbox.errors import ThreadExistsError
 
 
@@ -99,17 +101,35 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def list_threads(
-        self, *, owner: str, graph: str = "", limit: int, offset: int
+        self,
+        *,
+        owner: str,
+        graph: str = "",
+        limit: int,
+        offset: int,
+        query: ThreadQuery | None = None,
     ) -> list[ThreadRecord]:
-        """Newest first; an empty `owner` or `graph` matches any."""
+        """Newest first; an empty `owner` or `graph` matches any. `query` (whose owner and
+        graph these two replace) filters and orders further."""
+
+    @abc.abstractmethod
+    async def count_threads(self, query: ThreadQuery) -> int:
+        """How many threads `query` matches."""
 
     @abc.abstractmethod
     async def delete_thread(self, thread_id: str) -> bool:
         """Delete the thread with its runs and command ids; whether it existed."""
 
     @abc.abstractmethod
-    async def update_thread(self, thread_id: str, *, status: ThreadStatus) -> None:
-        """Set the status and bump `updated_at`.
+    async def update_thread(
+        self,
+        thread_id: str,
+        *,
+        status: ThreadStatus | None = None,
+        metadata: dict[str, Any] | None = None,
+        graph: str | None = None,
+    ) -> None:
+        """Set the status, the metadata and/or the graph, and bump `updated_at`.
 
         A thread deleted meanwhile is left deleted: a run that ends after its thread was
         deleted must not fail for it.
@@ -123,8 +143,14 @@ class Store(abc.ABC):
     async def get_run(self, run_id: str) -> RunRecord | None: ...
 
     @abc.abstractmethod
-    async def list_runs(self, thread_id: str, *, limit: int, offset: int) -> list[RunRecord]:
-        """Newest first."""
+    async def list_runs(
+        self, thread_id: str, *, limit: int, offset: int, status: RunStatus | None = None
+    ) -> list[RunRecord]:
+        """Newest first; with `status`, only runs with it."""
+
+    @abc.abstractmethod
+    async def delete_run(self, run_id: str) -> bool:
+        """Delete the run's record, lease and command claims; whether it existed."""
 
     @abc.abstractmethod
     async def command_run(self, thread_id: str, command_id: str) -> str | None:
@@ -219,16 +245,32 @@ class MemoryStore(Store):
         return None if rec is None else _copy(rec)
 
     async def list_threads(
-        self, *, owner: str, graph: str = "", limit: int, offset: int
+        self,
+        *,
+        owner: str,
+        graph: str = "",
+        limit: int,
+        offset: int,
+        query: ThreadQuery | None = None,
     ) -> list[ThreadRecord]:
         check_page(limit, offset)
-        found = [
+        query = dataclasses.replace(query or ThreadQuery(), owner=owner, graph=graph)
+        found = self._matching(query)
+        column = query.sort_by
+        found.sort(
+            key=lambda rec: (getattr(rec, column), rec.thread_id), reverse=not query.ascending
+        )
+        return [_copy(rec) for rec in found[offset : offset + limit]]
+
+    async def count_threads(self, query: ThreadQuery) -> int:
+        return len(self._matching(query))
+
+    def _matching(self, query: ThreadQuery) -> list[ThreadRecord]:
+        return [
             rec
             for rec in self._threads.values()
-            if (not owner or rec.owner == owner) and (not graph or rec.graph == graph)
+            if query.matches(rec.owner, rec.graph, rec.status, rec.thread_id, rec.metadata)
         ]
-        found.sort(key=lambda rec: (rec.created_at, rec.thread_id), reverse=True)
-        return [_copy(rec) for rec in found[offset : offset + limit]]
 
     async def delete_thread(self, thread_id: str) -> bool:
         self._runs = {k: r for k, r in self._runs.items() if r.thread_id != thread_id}
@@ -239,10 +281,22 @@ class MemoryStore(Store):
         self._thread_leases.pop(thread_id, None)
         return self._threads.pop(thread_id, None) is not None
 
-    async def update_thread(self, thread_id: str, *, status: ThreadStatus) -> None:
+    async def update_thread(
+        self,
+        thread_id: str,
+        *,
+        status: ThreadStatus | None = None,
+        metadata: dict[str, Any] | None = None,
+        graph: str | None = None,
+    ) -> None:
         rec = self._threads.get(thread_id)
         if rec is not None:
-            rec.status = status
+            if graph is not None:
+                rec.graph = graph
+            if status is not None:
+                rec.status = status
+            if metadata is not None:
+                rec.metadata = copy.deepcopy(metadata)
             rec.updated_at = utc_now()
 
     async def put_run(self, rec: RunRecord) -> None:
@@ -252,11 +306,22 @@ class MemoryStore(Store):
         rec = self._runs.get(run_id)
         return None if rec is None else _copy(rec)
 
-    async def list_runs(self, thread_id: str, *, limit: int, offset: int) -> list[RunRecord]:
+    async def list_runs(
+        self, thread_id: str, *, limit: int, offset: int, status: RunStatus | None = None
+    ) -> list[RunRecord]:
         check_page(limit, offset)
-        found = [rec for rec in self._runs.values() if rec.thread_id == thread_id]
+        found = [
+            rec
+            for rec in self._runs.values()
+            if rec.thread_id == thread_id and (status is None or rec.status == status)
+        ]
         found.sort(key=lambda rec: (rec.created_at, rec.run_id), reverse=True)
         return [_copy(rec) for rec in found[offset : offset + limit]]
+
+    async def delete_run(self, run_id: str) -> bool:
+        self._commands = {k: r for k, r in self._commands.items() if r != run_id}
+        self._run_leases.pop(run_id, None)
+        return self._runs.pop(run_id, None) is not None
 
     async def command_run(self, thread_id: str, command_id: str) -> str | None:
         return self._commands.get((thread_id, command_id))

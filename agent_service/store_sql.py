@@ -1,4 +1,5 @@
-"""The SQL backends of the store: SQLite through aiosqlite, PostgreSQL through a psycopg pool.
+"""The SQL backends' shared logic; the dialects (SQLite, PostgreSQL) are in
+`store_sql_dialects`.
 
 Both run the same statements, written once with `?` placeholders; the dialects differ
 only in column types, in how JSON and timestamps travel, and in how a transaction starts.
@@ -10,20 +11,14 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import json
-from collections.abc import Awaitable, Sequence
+import dataclasses
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
-import aiosqlite
-from psycopg import AsyncConnection
-from psycopg.rows import DictRow, dict_row
-from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
-
 from agent_service.statuses import RunStatus, ThreadStatus
-from agent_service.store import RunRecord, Store, ThreadRecord, as_utc, check_page, utc_now
+from agent_service.store import RunRecord, Store, ThreadRecord, check_page, utc_now
+from agent_service.thread_query import ThreadQuery
 from glassbox.errors import ThreadExistsError
 
 Row = dict[str, Any]
@@ -107,6 +102,10 @@ class SqlStore(Store):
     def _dump_time(self, value: datetime) -> Any: ...
 
     @abc.abstractmethod
+    def _metadata_contains(self, wanted: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """Conditions (SQL, parameter) that hold when `metadata` contains `wanted`."""
+
+    @abc.abstractmethod
     def _load_time(self, value: Any) -> datetime: ...
 
     def _schema(self, *, json_type: str, time_type: str) -> list[Statement]:
@@ -141,23 +140,51 @@ class SqlStore(Store):
         return self._thread(rows[0]) if rows else None
 
     async def list_threads(
-        self, *, owner: str, graph: str = "", limit: int, offset: int
+        self,
+        *,
+        owner: str,
+        graph: str = "",
+        limit: int,
+        offset: int,
+        query: ThreadQuery | None = None,
     ) -> list[ThreadRecord]:
         check_page(limit, offset)
-        # Filters are left out rather than matched against '' so the owner index applies.
-        conditions = [
-            (name, value) for name, value in (("owner", owner), ("graph", graph)) if value
-        ]
-        where = " AND ".join(f"{name} = ?" for name, _ in conditions)
+        query = dataclasses.replace(query or ThreadQuery(), owner=owner, graph=graph)
+        where, params = self._where(query)
+        # sort_by is one of SORT_COLUMNS (ThreadQuery checks), so it is safe to splice in.
+        order = "ASC" if query.ascending else "DESC"
         rows = await self._transaction(
             (
-                f"SELECT {_THREAD_COLUMNS} FROM glassbox_threads"
-                + (f" WHERE {where}" if where else "")
-                + " ORDER BY created_at DESC, thread_id DESC LIMIT ? OFFSET ?",
-                [value for _, value in conditions] + [limit, offset],
+                f"SELECT {_THREAD_COLUMNS} FROM glassbox_threads{where}"
+                f" ORDER BY {query.sort_by} {order}, thread_id {order} LIMIT ? OFFSET ?",
+                [*params, limit, offset],
             )
         )
         return [self._thread(row) for row in rows]
+
+    async def count_threads(self, query: ThreadQuery) -> int:
+        where, params = self._where(query)
+        rows = await self._transaction(
+            (f"SELECT COUNT(*) AS n FROM glassbox_threads{where}", params)
+        )
+        return int(rows[0]["n"])
+
+    def _where(self, query: ThreadQuery) -> tuple[str, list[Any]]:
+        # Filters are left out rather than matched against '' so the owner index applies.
+        conditions = [
+            (f"{name} = ?", value)
+            for name, value in (("owner", query.owner), ("graph", query.graph))
+            if value
+        ]
+        if query.status is not None:
+            conditions.append(("status = ?", str(query.status)))
+        conditions += self._metadata_contains(query.metadata) if query.metadata else []
+        params = [value for _, value in conditions]
+        clauses = [sql for sql, _ in conditions]
+        if query.thread_ids:
+            clauses.append(f"thread_id IN ({', '.join('?' for _ in query.thread_ids)})")
+            params += list(query.thread_ids)
+        return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
     async def delete_thread(self, thread_id: str) -> bool:
         deleted = await self._transaction(
@@ -169,11 +196,26 @@ class SqlStore(Store):
         )
         return bool(deleted)
 
-    async def update_thread(self, thread_id: str, *, status: ThreadStatus) -> None:
+    async def update_thread(
+        self,
+        thread_id: str,
+        *,
+        status: ThreadStatus | None = None,
+        metadata: dict[str, Any] | None = None,
+        graph: str | None = None,
+    ) -> None:
+        sets: list[tuple[str, Any]] = [("updated_at", self._dump_time(utc_now()))]
+        if graph is not None:
+            sets.append(("graph", graph))
+        if status is not None:
+            sets.append(("status", status))
+        if metadata is not None:
+            sets.append(("metadata", self._dump_json(metadata)))
+        assignments = ", ".join(f"{column} = ?" for column, _ in sets)
         await self._transaction(
             (
-                "UPDATE glassbox_threads SET status = ?, updated_at = ? WHERE thread_id = ?",
-                (status, self._dump_time(utc_now()), thread_id),
+                f"UPDATE glassbox_threads SET {assignments} WHERE thread_id = ?",
+                [value for _, value in sets] + [thread_id],
             )
         )
 
@@ -207,16 +249,27 @@ class SqlStore(Store):
         )
         return self._run(rows[0]) if rows else None
 
-    async def list_runs(self, thread_id: str, *, limit: int, offset: int) -> list[RunRecord]:
+    async def list_runs(
+        self, thread_id: str, *, limit: int, offset: int, status: RunStatus | None = None
+    ) -> list[RunRecord]:
         check_page(limit, offset)
+        by_status = " AND status = ?" if status is not None else ""
         rows = await self._transaction(
             (
-                f"SELECT {_RUN_COLUMNS} FROM glassbox_runs WHERE thread_id = ? "
+                f"SELECT {_RUN_COLUMNS} FROM glassbox_runs WHERE thread_id = ?{by_status} "
                 "ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?",
-                (thread_id, limit, offset),
+                [thread_id, *([str(status)] if status is not None else []), limit, offset],
             )
         )
         return [self._run(row) for row in rows]
+
+    async def delete_run(self, run_id: str) -> bool:
+        deleted = await self._transaction(
+            ("DELETE FROM glassbox_commands WHERE run_id = ?", (run_id,)),
+            ("DELETE FROM glassbox_run_leases WHERE run_id = ?", (run_id,)),
+            ("DELETE FROM glassbox_runs WHERE run_id = ? RETURNING run_id", (run_id,)),
+        )
+        return bool(deleted)
 
     async def command_run(self, thread_id: str, command_id: str) -> str | None:
         rows = await self._transaction(
@@ -366,115 +419,3 @@ async def run_to_end(write: Awaitable[T]) -> T:
             task.exception()  # retrieved, so asyncio does not log it: the cancel goes on
         raise cancel
     return task.result()
-
-
-# Fixed width, so text order is time order; isoformat() drops zero microseconds.
-_SQLITE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
-SQLITE_BUSY_TIMEOUT_S = 10.0
-
-
-class SqliteStore(SqlStore):
-    """One aiosqlite connection, owned by the store and closed with it.
-
-    The connection runs in autocommit mode and each transaction starts with BEGIN
-    IMMEDIATE: it takes the write lock up front, so two processes never both read then
-    both try to write (SQLite would fail one of them at once instead of waiting).
-    """
-
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-        # One connection carries one transaction at a time.
-        self._lock = asyncio.Lock()
-
-    @classmethod
-    async def connect(cls, path: str | Path) -> SqliteStore:
-        conn = await aiosqlite.connect(path, isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT_S)
-        return cls(conn)
-
-    async def setup(self) -> None:
-        # WAL lets readers go on while another connection (the checkpointer's) writes.
-        async with self._lock, self._conn.execute("PRAGMA journal_mode=WAL"):
-            pass
-        await self._transaction(*self._schema(json_type="TEXT", time_type="TEXT"))
-
-    async def close(self) -> None:
-        async with self._lock:
-            await self._conn.close()
-
-    async def _transaction(self, *statements: Statement) -> list[Row]:
-        return await run_to_end(self._transact(statements))
-
-    async def _transact(self, statements: Sequence[Statement]) -> list[Row]:
-        async with self._lock:
-            try:
-                await self._conn.execute("BEGIN IMMEDIATE")
-                rows: list[Row] = []
-                for sql, params in statements:
-                    async with self._conn.execute(sql, params) as cursor:
-                        names = [column[0] for column in cursor.description or ()]
-                        fetched = await cursor.fetchall()
-                        rows = [dict(zip(names, row, strict=True)) for row in fetched]
-                await self._conn.commit()
-            except BaseException:
-                await self._conn.rollback()
-                raise
-            return rows
-
-    def _dump_json(self, value: dict[str, Any]) -> str:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-    def _load_json(self, value: Any) -> dict[str, Any]:
-        loaded: dict[str, Any] = json.loads(value)
-        return loaded
-
-    def _dump_time(self, value: datetime) -> str:
-        return as_utc(value).strftime(_SQLITE_TIME_FORMAT)
-
-    def _load_time(self, value: Any) -> datetime:
-        return as_utc(datetime.fromisoformat(value))
-
-
-PostgresPool = AsyncConnectionPool[AsyncConnection[DictRow]]
-
-# Any constant works: it only has to be the same in every process running setup().
-_SETUP_LOCK_KEY = 0x61A55B0C
-
-
-class PostgresStore(SqlStore):
-    """Tables on a psycopg pool the store borrows: whoever opened the pool closes it."""
-
-    def __init__(self, pool: PostgresPool) -> None:
-        self._pool = pool
-
-    async def setup(self) -> None:
-        # CREATE ... IF NOT EXISTS still races in PostgreSQL when two replicas start at
-        # once (a unique violation in pg_type); the advisory lock queues them.
-        await self._transaction(
-            ("SELECT pg_advisory_xact_lock(?)", (_SETUP_LOCK_KEY,)),
-            *self._schema(json_type="JSONB", time_type="TIMESTAMPTZ"),
-        )
-
-    async def _transaction(self, *statements: Statement) -> list[Row]:
-        async with (
-            self._pool.connection() as conn,
-            conn.transaction(),
-            conn.cursor(row_factory=dict_row) as cursor,
-        ):
-            rows: list[Row] = []
-            for sql, params in statements:
-                await cursor.execute(sql.replace("?", "%s"), params)
-                rows = await cursor.fetchall() if cursor.description else []
-            return rows
-
-    def _dump_json(self, value: dict[str, Any]) -> Jsonb:
-        return Jsonb(value)
-
-    def _load_json(self, value: Any) -> dict[str, Any]:
-        loaded: dict[str, Any] = value
-        return loaded
-
-    def _dump_time(self, value: datetime) -> datetime:
-        return as_utc(value)
-
-    def _load_time(self, value: Any) -> datetime:
-        return as_utc(value)

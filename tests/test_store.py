@@ -21,7 +21,7 @@ from langgraph.graph import START, StateGraph
 from agent_service.backends import mask_url, open_backend, open_postgres_pool
 from agent_service.statuses import RunStatus, ThreadStatus
 from agent_service.store import MemoryStore, RunRecord, Store, ThreadRecord, utc_now
-from agent_service.store_sql import PostgresStore, SqliteStore
+from agent_service.store_sql_dialects import PostgresStore, SqliteStore
 from glassbox.errors import ThreadExistsError
 
 Opener = Callable[[], AbstractAsyncContextManager[Store]]

@@ -1,0 +1,90 @@
+"""What a caller asks of a run, whatever transport it came by, and what LangGraph Server
+records of it: the assistant id and the thread metadata a run leaves behind."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+
+from agent_service.langgraph_adapter import DEFAULT_MODES, Durability, thread_config
+from agent_service.resumes import GraphCommand, Resume
+from agent_service.statuses import BusyPolicy
+from agent_service.store import RunRecord
+
+# LangGraph Server names a graph's own assistant uuid5(NAMESPACE_GRAPH, graph_id), with
+# this NAMESPACE_GRAPH (one digit off RFC 4122's NAMESPACE_URL, 6ba7b811-…): "agent" is
+# fe096781-5601-53d2-b2f6-0d3403f7e9ca.
+ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+
+
+def system_assistant_id(graph: str) -> str:
+    return str(uuid.uuid5(ASSISTANT_NAMESPACE, graph))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    thread_id: str = ""  # as the caller knows it; once accepted, the storage key
+    graph: str = ""
+    input: Any = None
+    resume: Resume | None = None
+    command: GraphCommand | None = None  # LangGraph's Command, unchecked
+    modes: tuple[int, ...] = DEFAULT_MODES
+    subgraphs: bool = False
+    interrupt_before: tuple[str, ...] = ()
+    interrupt_after: tuple[str, ...] = ()
+    configurable: dict[str, Any] = field(default_factory=dict)
+    if_busy: BusyPolicy = BusyPolicy.REJECT
+    command_id: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    owner: str = ""
+    traceparent: str = ""  # the caller's W3C trace context, for logs and spans
+    checkpoint_id: str = ""  # start from this past checkpoint (a fork)
+    checkpoint_ns: str = ""
+    context: Any = None  # LangGraph's runtime context
+    durability: Durability = "sync"
+    message_chunks: bool = False
+    message_partials: bool = False
+    assistant_id: str = ""
+
+    @property
+    def trace_id(self) -> str:
+        parts = self.traceparent.split("-")
+        if len(parts) == 4 and len(parts[1]) == 32 and parts[1] != "0" * 32:
+            return parts[1]
+        return ""
+
+    @property
+    def continues(self) -> bool:
+        """Whether the run carries a thread on (a resume or a command), not new input."""
+        return self.resume is not None or self.command is not None
+
+    @property
+    def resumes(self) -> bool:
+        """Whether the run answers interrupts (ours, or LangGraph's Command with a resume)."""
+        return self.resume is not None or (self.command is not None and self.command.has_resume)
+
+    def thread_ids(self, graph: str) -> dict[str, str]:
+        """What a run writes into its thread's metadata, as LangGraph Server does."""
+        return {"graph_id": graph, "assistant_id": self.assistant_id or system_assistant_id(graph)}
+
+    def langgraph_config(self, run_id: str) -> RunnableConfig:
+        """The run's config: its thread (at `checkpoint_id` for a fork), its configurable,
+        and the metadata every checkpoint and message of the run carries (the caller's,
+        and run_id, graph_id and assistant_id, as LangGraph Server puts them there)."""
+        start_at = {}
+        if self.checkpoint_id:
+            start_at = {"checkpoint_id": self.checkpoint_id, "checkpoint_ns": self.checkpoint_ns}
+        metadata = {**self.metadata, **self.thread_ids(self.graph), "run_id": run_id}
+        configurable = {**self.configurable, **start_at}
+        return thread_config(self.thread_id, configurable, run_id=run_id, metadata=metadata)
+
+
+def log_context(record: RunRecord, spec: RunSpec | None = None) -> dict[str, str]:
+    """What names a run in log records."""
+    context = {"run_id": record.run_id, "thread_id": record.thread_id}
+    if spec is not None and spec.trace_id:
+        context["trace_id"] = spec.trace_id
+    return context
