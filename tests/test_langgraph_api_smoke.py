@@ -33,7 +33,8 @@ async def _assistants_threads_and_a_run(client: Any) -> None:
     assert echo_id == str(uuid.uuid5(uuid.NAMESPACE_URL, "echo"))
     assert (await client.assistants.get("echo"))["assistant_id"] == echo_id
     schemas = await client.assistants.get_schemas(echo_id)
-    assert schemas["graph_id"] == "echo" and schemas["input_schema"]
+    assert schemas["graph_id"] == "echo"
+    assert schemas["input_schema"]
 
     thread = await client.threads.create(graph_id="echo")
     assert thread["status"] == "idle"
@@ -44,14 +45,19 @@ async def _assistants_threads_and_a_run(client: Any) -> None:
     )
     events = [e for e, _, _ in got]
     assert events[0] == "metadata"
-    assert "values" in events and "updates" in events and "end" not in events
+    assert "values" in events
+    assert "updates" in events
+    assert "end" not in events
     assert all(i for _, _, i in got)  # every event has an id
     state = await client.threads.get_state(thread["thread_id"])
-    assert state["values"] and state["checkpoint"]["checkpoint_id"]
+    assert state["values"]
+    assert state["checkpoint"]["checkpoint_id"]
     history = await client.threads.get_history(thread["thread_id"], limit=3)
-    assert history and history[0]["checkpoint"] == state["checkpoint"]
+    assert history
+    assert history[0]["checkpoint"] == state["checkpoint"]
     again = await client.threads.get(thread["thread_id"])
-    assert again["metadata"]["graph_id"] == "echo" and again["status"] == "idle"
+    assert again["metadata"]["graph_id"] == "echo"
+    assert again["status"] == "idle"
     searched = await client.threads.search(metadata={"graph_id": "echo"})
     assert thread["thread_id"] in [t["thread_id"] for t in searched]
 
@@ -66,7 +72,8 @@ async def _interrupt_resumed(client: Any) -> None:
     tid = thread["thread_id"]
     got = await parts(client.runs.stream(tid, "interrupting", input={}, stream_mode="values"))
     interrupts = [d for e, d, _ in got if e == "values" and "__interrupt__" in d]
-    assert interrupts and interrupts[-1]["__interrupt__"][0]["value"] == {"question": "Approve?"}
+    assert interrupts
+    assert interrupts[-1]["__interrupt__"][0]["value"] == {"question": "Approve?"}
     assert (await client.threads.get(tid))["status"] == "interrupted"
     runs = await client.runs.list(tid)
     assert runs[0]["status"] == "success"  # paused at an interrupt: LangGraph says success
@@ -87,13 +94,12 @@ async def test_join_after_last_event_id_gets_the_rest(stack: Stack) -> None:
 async def _join_after_cut(client: Any) -> None:
     thread = await client.threads.create(graph_id="many_events")
     tid = thread["thread_id"]
-    run = await client.runs.create(
-        tid, "many_events", input={"count": 20}, stream_mode="custom"
-    )
+    run = await client.runs.create(tid, "many_events", input={"count": 20}, stream_mode="custom")
     assert run["status"] in ("pending", "running", "success")
     whole = await parts(client.runs.join_stream(tid, run["run_id"], last_event_id="-1"))
     ids = [i for _, _, i in whole]
-    assert whole[0][0] == "metadata" and len(ids) == len(set(ids))
+    assert whole[0][0] == "metadata"
+    assert len(ids) == len(set(ids))
     cut = ids[len(ids) // 2]
     rest = await parts(client.runs.join_stream(tid, run["run_id"], last_event_id=cut))
     assert [i for _, _, i in rest] == ids[ids.index(cut) + 1 :]
@@ -104,10 +110,13 @@ async def _join_after_cut(client: Any) -> None:
 async def test_errors_are_a_status_and_detail(stack: Stack) -> None:
     async with httpx.AsyncClient(base_url=stack.url) as http:
         missing = await http.get(f"/threads/{uuid.uuid4()}")
-        assert missing.status_code == 404 and missing.json()["detail"]
+        assert missing.status_code == 404
+        assert missing.json()["detail"]
         bad = await http.post("/threads/search", json={"limit": "ten"})
-        assert bad.status_code == 422 and "limit" in bad.json()["detail"]
+        assert bad.status_code == 422
+        assert "limit" in bad.json()["detail"]
         refused = await http.post(
             "/runs/wait", json={"assistant_id": "echo", "feedback_keys": ["x"]}
         )
-        assert refused.status_code == 422 and "feedback_keys" in refused.json()["detail"]
+        assert refused.status_code == 422
+        assert "feedback_keys" in refused.json()["detail"]
