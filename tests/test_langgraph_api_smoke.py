@@ -11,10 +11,11 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.schema import Command
 
-from tests.edge_harness import Stack
+from tests.edge_harness import Stack, StackFactory
 
 
 async def parts(stream: Any) -> list[tuple[str, Any, str | None]]:
@@ -120,3 +121,32 @@ async def test_errors_are_a_status_and_detail(stack: Stack) -> None:
         )
         assert refused.status_code == 422
         assert "feedback_keys" in refused.json()["detail"]
+
+
+async def test_under_a_prefix_with_an_api_key(start_stack: StackFactory) -> None:
+    edge = {"no_auth": False, "api_keys": {"k1": "alice", "k2": "bob"}, "langgraph_prefix": "/lg"}
+    async with start_stack(**edge) as stack:
+        async with get_client(url=stack.url + "/lg", api_key="k1") as client:
+            assert (await client.assistants.search(graph_id="echo"))[0]["graph_id"] == "echo"
+            thread = await client.threads.create(graph_id="echo")
+            async with httpx.AsyncClient(base_url=stack.url) as http:
+                response = await http.post(
+                    f"/lg/threads/{thread['thread_id']}/runs/stream",
+                    json={"assistant_id": "echo", "input": {"text": "hi"}},
+                    headers={"x-api-key": "k1"},
+                )
+                assert response.headers["location"].startswith("/lg/threads/")
+                assert (await http.get("/lg/info")).status_code == 401
+        async with get_client(url=stack.url + "/lg", api_key="k2") as stranger:
+            with pytest.raises(httpx.HTTPStatusError) as refused:
+                await stranger.threads.get(thread["thread_id"])
+            assert refused.value.response.status_code == 404  # not bob's to see
+
+
+async def test_messages_tuple_from_the_demo_graph(stack: Stack) -> None:
+    async with get_client(url=stack.url) as client:
+        ask = {"messages": [{"role": "user", "content": "What is Glassbox?"}]}
+        got = await parts(client.runs.stream(None, "demo", input=ask, stream_mode="messages-tuple"))
+    chunks = [d for e, d, _ in got if e == "messages"]
+    assert chunks
+    assert all(isinstance(c, list) and len(c) == 2 and c[0]["id"] for c in chunks)
