@@ -5,6 +5,8 @@
     /v1/…                          REST (edge.rest)
     /chat-ws                       the chat front ends' protocol (edge.chat_ws)
     /api/v1/chat/…  /invoke …  /   the seeds' profiles (edge.seed_sse_jobs, seed_invoke, seed_ws)
+    /info /assistants /threads /runs   LangGraph Server's API (edge.langgraph_api), at the
+                                   root or under --langgraph-prefix
     /healthz /readyz /metrics      for operators; /openapi.json /docs for people
     /                              the demo page and the JS client (edge/static)
 
@@ -28,7 +30,17 @@ from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from edge import chat_ws, openapi, rest, seed_invoke, seed_sse_jobs, seed_ws, sse, ws
+from edge import (
+    chat_ws,
+    langgraph_api,
+    openapi,
+    rest,
+    seed_invoke,
+    seed_sse_jobs,
+    seed_ws,
+    sse,
+    ws,
+)
 from edge.config import EdgeConfig
 from edge.errors import error_response
 from edge.gateway import GrpcRunGateway, RunGateway
@@ -98,7 +110,8 @@ class _ByMethod:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
-        app = self.apps.get(method) or self.apps["GET"]  # the route admits only HEAD else
+        # The route admits only its methods (and HEAD where GET is one).
+        app = self.apps.get(method) or self.apps.get("GET") or next(iter(self.apps.values()))
         await app(scope, receive, send)
 
 
@@ -136,10 +149,12 @@ def seed_routes(config: EdgeConfig) -> list[BaseRoute]:
 
 
 def routes(config: EdgeConfig | None = None) -> list[BaseRoute]:
+    prefix = config.langgraph_prefix if config is not None else ""
+    http = {**HTTP, **langgraph_api.http(prefix)}
     table: list[BaseRoute] = [
         WebSocketRoute("/v1/ws", ws.websocket_endpoint),
         WebSocketRoute("/chat-ws", chat_ws.chat_endpoint),
-        *(Route(path, _ByMethod(apps), methods=list(apps)) for path, apps in HTTP.items()),
+        *(Route(path, _ByMethod(apps), methods=list(apps)) for path, apps in http.items()),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -198,9 +213,25 @@ def create_app(config: EdgeConfig, gateway: RunGateway | None = None) -> Starlet
         Middleware(
             CORSMiddleware,
             allow_origins=list(config.allowed_origins),
-            allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["authorization", "content-type", "last-event-id", "traceparent"],
-            expose_headers=["location", "x-glassbox-run-id", "content-location"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "authorization",
+                "content-type",
+                "last-event-id",
+                "traceparent",
+                # what the LangGraph SDKs and agent-chat-ui send
+                "x-api-key",
+                "x-auth-scheme",
+                "prefer",
+                "cache-control",
+            ],
+            expose_headers=[
+                "location",
+                "x-glassbox-run-id",
+                "content-location",
+                "x-pagination-next",
+                "x-pagination-total",
+            ],
             allow_credentials=True,
         ),
     ]

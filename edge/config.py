@@ -27,6 +27,9 @@ class EdgeConfig:
     invoke_path: str = ""  # REST: {path}/invoke, {path}/state/{id}, {path}/resume/{id}
     invoke_ws_path: str = "/"  # its WebSocket
     invoke_graph: str = "demo"
+    # Where the LangGraph API (edge.langgraph_api) is served: "" is the root, as the SDKs'
+    # `url=` expects; "/langgraph" puts /langgraph/threads … beside /v1.
+    langgraph_prefix: str = ""
     # Auth for the public side. No setting at all refuses to start unless no_auth.
     no_auth: bool = False
     api_keys: dict[str, str] = field(default_factory=dict)  # key → principal
@@ -80,6 +83,12 @@ class EdgeConfig:
             raise ValueError("--jobs-tokens must be messages or custom")
         if self.jobs_token_batch < 1:
             raise ValueError("--jobs-token-batch must be at least 1")
+        prefix = self.langgraph_prefix
+        if prefix and (not prefix.startswith("/") or prefix.endswith("/") or "//" in prefix):
+            raise ValueError(
+                f"--langgraph-prefix {prefix!r} must be a path like /langgraph, without a "
+                "trailing slash (empty: the edge's root)"
+            )
         for origin in self.allowed_origins:
             if not origin.startswith(("http://", "https://")) or origin.endswith("/"):
                 raise ValueError(

@@ -87,7 +87,12 @@ async def stream_message(call: Call) -> Response:
     }
     rendering = JobRendering(call.state.config.jobs_token_batch, call.state.config.jobs_tokens)
     return sse.event_stream(
-        call.state, first, batches, prelude=b"", headers=headers, rendering=rendering
+        call.state,
+        first,
+        batches,
+        rendering.framing(),
+        opening=sse.retry_opening(call.state),
+        headers=headers,
     )
 
 
@@ -116,13 +121,14 @@ async def job_events(call: Call) -> Response:
         }
         prelude = sse.frame("error", codec.dumps(gap))
     config = call.state.config
+    rendering = JobRendering(config.jobs_token_batch, config.jobs_tokens)
     return sse.event_stream(
         call.state,
         first or (),
         batches,
-        prelude=prelude,
-        headers=dict(sse.HEADERS),
-        rendering=JobRendering(config.jobs_token_batch, config.jobs_tokens),
+        rendering.framing(),
+        opening=sse.retry_opening(call.state, prelude),
+        headers={},
     )
 
 
@@ -155,13 +161,14 @@ class JobRendering:
                 out.append(rendered)
         return b"".join(out)
 
-    def failed(self, error: GlassboxError) -> bytes:
-        if error.retryable:
-            return b""  # the stream just ends: EventSource reconnects with Last-Event-ID
-        return sse.frame("error", codec.dumps({"type": "error", **error_body(error)}))
+    def framing(self) -> sse.Framing:
+        # No end frame: `done` or `error` came with the run's end.
+        return sse.Framing("sse", self.events, self.failed, b"", sse.GLASSBOX.heartbeat)
 
-    def end(self) -> bytes:
-        return b""  # `done` or `error` came with the run's end
+    def failed(self, error: GlassboxError) -> bytes | None:
+        if error.retryable:
+            return None  # the stream just ends: EventSource reconnects with Last-Event-ID
+        return sse.frame("error", codec.dumps({"type": "error", **error_body(error)}))
 
     def _flush(self) -> bytes:
         if not self.pending:

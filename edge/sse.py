@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from typing import Any, Protocol, cast
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
 from starlette.responses import Response, StreamingResponse
 
@@ -74,11 +75,10 @@ async def stream_new_run(call: Call) -> Response:
     state.metrics.first_event.labels("sse").observe(time.perf_counter() - call.started)
     run_id = first[0].run_id
     headers = {
-        **HEADERS,
         "X-Glassbox-Run-Id": run_id,
         "Content-Location": f"/v1/threads/{first[0].thread_id}/runs/{run_id}/stream",
     }
-    return event_stream(state, first, batches, prelude=b"", headers=headers)
+    return _event_stream(state, first, batches, prelude=b"", headers=headers)
 
 
 @endpoint("join", transport="sse", params=[THREAD_ID, RUN_ID, *CURSOR], timed=False)
@@ -106,7 +106,7 @@ async def stream_existing_run(call: Call) -> Response:
             }
         ),
     )
-    return event_stream(state, first or (), batches, prelude=prelude, headers=dict(HEADERS))
+    return _event_stream(state, first or (), batches, prelude=prelude, headers={})
 
 
 def ended_early() -> UnavailableError:
@@ -136,34 +136,6 @@ def frame(event: str, data: bytes, event_id: str = "") -> bytes:
     return head.encode() + b"data: " + data + b"\n\n"
 
 
-class Rendering(Protocol):
-    """How a stream's events read on the wire: the native frames, or a profile's."""
-
-    def events(self, events: Sequence[RunEvent]) -> bytes: ...
-
-    def failed(self, error: GlassboxError) -> bytes:
-        """The stream broke after it started (a retryable error leaves it open-ended)."""
-        ...
-
-    def end(self) -> bytes: ...
-
-
-class NativeRendering:
-    """`id: {epoch}:{seq}`, `event: <payload type>`, the event's JSON; `end` at the end."""
-
-    def events(self, events: Sequence[RunEvent]) -> bytes:
-        return _event_frames(events)
-
-    def failed(self, error: GlassboxError) -> bytes:
-        return frame("error", codec.dumps(error_body(error)))
-
-    def end(self) -> bytes:
-        return frame("end", b"{}")
-
-
-NATIVE = NativeRendering()
-
-
 def _event_frames(events: Sequence[RunEvent]) -> bytes:
     return b"".join(
         frame(
@@ -175,22 +147,61 @@ def _event_frames(events: Sequence[RunEvent]) -> bytes:
     )
 
 
-def event_stream(
+@dataclass(frozen=True, slots=True)
+class Framing:
+    """How one SSE protocol writes a run: its events, an error mid-stream, the heartbeat
+    and the end. The loop that reads the agent, beats and drains is shared (_frames)."""
+
+    transport: str  # the metrics label
+    events: Callable[[Sequence[RunEvent]], bytes]
+    # The frame for an error after the stream began; None: close without one (the
+    # client's own reconnect then resumes from the log).
+    error: Callable[[GlassboxError], bytes | None]
+    end: bytes
+    heartbeat: bytes
+
+
+GLASSBOX = Framing(
+    "sse",
+    lambda events: _event_frames(events),
+    lambda error: frame("error", codec.dumps(error_body(error))),
+    frame("end", b"{}"),
+    b": ping\n\n",
+)
+
+
+def retry_opening(state: EdgeState, prelude: bytes = b"") -> bytes:
+    """What an EventSource stream opens with: how soon to reconnect, then `prelude`."""
+    return f"retry: {state.config.sse_retry_ms}\n\n".encode() + prelude
+
+
+def _event_stream(
     state: EdgeState,
     first: Sequence[RunEvent],
     batches: Batches,
     *,
     prelude: bytes,
     headers: dict[str, str],
-    rendering: Rendering = NATIVE,
 ) -> Response:
-    config = state.config
+    opening = retry_opening(state, prelude)
+    return event_stream(state, first, batches, GLASSBOX, opening=opening, headers=headers)
+
+
+def event_stream(
+    state: EdgeState,
+    first: Sequence[RunEvent],
+    batches: Batches,
+    framing: Framing,
+    *,
+    opening: bytes,
+    headers: dict[str, str],
+) -> Response:
+    """A run's events as an SSE response, `first` already read (so its errors had a
+    status), framed by `framing`, opening with `opening`."""
     return StreamingResponse(
-        _frames(
-            state, first, batches, prelude, config.sse_retry_ms, config.sse_heartbeat_s, rendering
-        ),
+        _frames(state, first, batches, framing, opening, state.config.sse_heartbeat_s),
         media_type="text/event-stream",
-        headers=headers,
+        headers={**HEADERS, **headers},
     )
 
 
@@ -201,21 +212,21 @@ async def _frames(
     state: EdgeState,
     first: Sequence[RunEvent],
     batches: Batches,
-    prelude: bytes,
-    retry_ms: int,
+    framing: Framing,
+    opening: bytes,
     heartbeat_s: float,
-    rendering: Rendering,
 ) -> AsyncIterator[bytes]:
-    state.metrics.connection_opened("sse")
+    transport = framing.transport
+    state.metrics.connection_opened(transport)
     # Batches, then None (the agent hung up), an exception, or _DRAINING.
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
-    reader = asyncio.create_task(_read_into(batches, queue))
+    reader = asyncio.create_task(read_into(batches, queue))
     # One task per stream watching for a drain, rather than a task and a wait() per batch:
     # this loop runs for every event of every SSE client.
     watcher = asyncio.create_task(_queue_on_drain(state, queue))
     try:
-        state.metrics.sent_events("sse", first)
-        yield f"retry: {retry_ms}\n\n".encode() + prelude + rendering.events(first)
+        state.metrics.sent_events(transport, first)
+        yield opening + framing.events(first)
         ended = bool(first) and first[-1].HasField("run_ended")
         while not ended:
             if state.drained.is_set():
@@ -224,7 +235,7 @@ async def _frames(
                 async with asyncio.timeout(heartbeat_s):
                     item = await queue.get()
             except TimeoutError:
-                yield b": ping\n\n"  # keeps proxies and the browser from timing out
+                yield framing.heartbeat  # keeps proxies and the browser from timing out
                 continue
             if item is _DRAINING:
                 return
@@ -232,27 +243,24 @@ async def _frames(
                 item = ended_early()
             if isinstance(item, BaseException):
                 error = as_glassbox_error(item)
-                state.metrics.error("sse", error.code)
-                failed = rendering.failed(error)
-                if failed:
-                    yield failed
-                if error.retryable:
-                    return  # no end: EventSource reconnects with Last-Event-ID
+                state.metrics.error(transport, error.code)
+                frame = framing.error(error)
+                if frame is not None:
+                    yield frame
+                if error.retryable or frame is None:
+                    return  # no end: the client reconnects with Last-Event-ID
                 break
             events = cast(Sequence[RunEvent], item)
-            state.metrics.sent_events("sse", events)
-            rendered = rendering.events(events)
-            if rendered:
-                yield rendered
+            state.metrics.sent_events(transport, events)
+            yield framing.events(events)
             ended = bool(events) and events[-1].HasField("run_ended")
-        if closing := rendering.end():
-            yield closing
+        yield framing.end
     finally:
         watcher.cancel()
         reader.cancel()
         with contextlib.suppress(BaseException):
             await reader
-        state.metrics.connection_closed("sse")
+        state.metrics.connection_closed(transport)
 
 
 async def _queue_on_drain(state: EdgeState, queue: asyncio.Queue[Any]) -> None:
@@ -261,7 +269,7 @@ async def _queue_on_drain(state: EdgeState, queue: asyncio.Queue[Any]) -> None:
         queue.put_nowait(_DRAINING)
 
 
-async def _read_into(batches: Batches, queue: asyncio.Queue[Any]) -> None:
+async def read_into(batches: Batches, queue: asyncio.Queue[Any]) -> None:
     try:
         async for batch in batches:
             await queue.put(batch)

@@ -139,6 +139,23 @@ INVOKE_WS_PATH = Setting(
 INVOKE_GRAPH = Setting(
     "--invoke-graph", name, "demo", "the graph the invoke profile runs", metavar="NAME"
 )
+
+
+def url_prefix(raw: str) -> str:
+    """A path the LangGraph API is served under: `/langgraph`, or empty for the root."""
+    prefix = raw.strip().rstrip("/")
+    if prefix and (not prefix.startswith("/") or "//" in prefix or "?" in prefix):
+        raise ValueError("must be a path like /langgraph (empty: the edge's root)")
+    return prefix
+
+
+LANGGRAPH_PREFIX = Setting(
+    "--langgraph-prefix",
+    url_prefix,
+    "",
+    "serve the LangGraph API (langgraph-sdk, useStream) under this path, not at the root",
+    metavar="PATH",
+)
 DRAIN = Setting(
     "--drain", seconds, 10.0, "how long a stop waits for open streams", metavar="SECONDS"
 )
@@ -161,6 +178,7 @@ PUBLIC = (
     INVOKE_PATH,
     INVOKE_WS_PATH,
     INVOKE_GRAPH,
+    LANGGRAPH_PREFIX,
     DRAIN,
 )
 
@@ -201,6 +219,7 @@ def edge_config(
         invoke_path=values[INVOKE_PATH],
         invoke_ws_path=values[INVOKE_WS_PATH],
         invoke_graph=values[INVOKE_GRAPH],
+        langgraph_prefix=values[LANGGRAPH_PREFIX],
         drain_s=values[DRAIN],
         log_level=values[LOG_LEVEL],
         log_format=values[LOG_FORMAT],

@@ -225,6 +225,7 @@ BAD_VALUES = {
     "--invoke-path": "/invoke/",
     "--invoke-ws-path": "ws",
     "--invoke-graph": " ",
+    "--langgraph-prefix": "langgraph",
     "--drain": "5s",
     "--data-dir": __file__,  # a file, not a directory
     "--edge-listen": "nowhere",
