@@ -1,7 +1,7 @@
 """Who is calling: API keys or JWTs → a principal, and where a token may travel.
 
-REST and SSE take `Authorization: Bearer …` (or the `glassbox_token` cookie, which a
-browser's EventSource sends by itself). A WebSocket takes the token in
+REST and SSE take `Authorization: Bearer …`, `x-api-key: …` (what the LangGraph SDKs
+send) or the `glassbox_token` cookie (which a browser's EventSource sends by itself). A WebSocket takes the token in
 `Sec-WebSocket-Protocol` (`bearer.<token>` beside `glassbox.v1`), the cookie, or its first
 frame — never the query string, which ends up in access logs.
 """
@@ -22,6 +22,7 @@ from glassbox.errors import PermissionDeniedError, UnauthenticatedError
 log = logging.getLogger(__name__)
 
 COOKIE = "glassbox_token"
+API_KEY_HEADER = "x-api-key"  # langgraph-sdk and @langchain/langgraph-sdk send the key here
 SUBPROTOCOL = "glassbox.v1"
 BEARER_SUBPROTOCOL_PREFIX = "bearer."
 ANONYMOUS = "anonymous"
@@ -105,7 +106,8 @@ class Authenticator:
         scheme, _, token = header.partition(" ")
         if header and scheme.lower() != "bearer":
             raise UnauthenticatedError("use `Authorization: Bearer <token>`")
-        return Caller(self.principal_of(token.strip() or conn.cookies.get(COOKIE, "")), ip)
+        token = token.strip() or conn.headers.get(API_KEY_HEADER, "").strip()
+        return Caller(self.principal_of(token or conn.cookies.get(COOKIE, "")), ip)
 
     def websocket_token(self, conn: HTTPConnection) -> str:
         """The token a WebSocket handshake carried ('' when it must come in a frame)."""

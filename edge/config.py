@@ -18,6 +18,9 @@ class EdgeConfig:
     agent_token: str = ""  # bearer token the agent service requires of its callers
     agent_ca: str = ""  # CA bundle: talk TLS to the agent service
     chat_graph: str = "demo"  # the graph /chat-ws sessions talk to
+    # Where the LangGraph API (edge.langgraph_api) is served: "" is the root, as the SDKs'
+    # `url=` expects; "/langgraph" puts /langgraph/threads … beside /v1.
+    langgraph_prefix: str = ""
     # Auth for the public side. No setting at all refuses to start unless no_auth.
     no_auth: bool = False
     api_keys: dict[str, str] = field(default_factory=dict)  # key → principal
@@ -64,6 +67,12 @@ class EdgeConfig:
         if self.max_frame_bytes < 1024:
             raise ValueError("--max-frame-bytes must be at least 1024")
         trusted_networks(self.trusted_proxies)
+        prefix = self.langgraph_prefix
+        if prefix and (not prefix.startswith("/") or prefix.endswith("/") or "//" in prefix):
+            raise ValueError(
+                f"--langgraph-prefix {prefix!r} must be a path like /langgraph, without a "
+                "trailing slash (empty: the edge's root)"
+            )
         for origin in self.allowed_origins:
             if not origin.startswith(("http://", "https://")) or origin.endswith("/"):
                 raise ValueError(

@@ -150,6 +150,9 @@ class Call:
 
 
 Handler = Callable[[Call], Awaitable[Response]]
+# How a protocol answers a failure: the catalogued error in its own shape (ours is
+# edge.errors.error_response; the LangGraph API's is `{"detail": …}`).
+ErrorRenderer = Callable[[BaseException], Response]
 
 
 @dataclass(eq=False)
@@ -162,6 +165,7 @@ class Endpoint:
     params: Sequence[Param] = ()
     body: dict[str, Any] | None = None
     timed: bool = True  # unary calls feed the gRPC latency histogram; streams do not
+    errors: ErrorRenderer = error_response
     _validators: dict[str, Draft202012Validator] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -189,7 +193,7 @@ class Endpoint:
             return await self.handler(Call(request, state, client, params, body, started))
         except Exception as exc:
             state.metrics.error(self.transport, as_glassbox_error(exc).code)
-            return error_response(exc)
+            return self.errors(exc)
         finally:
             if self.timed:
                 state.metrics.grpc_latency.labels(self.op).observe(time.perf_counter() - started)
@@ -217,9 +221,10 @@ def endpoint(
     params: Sequence[Param] = (),
     body: dict[str, Any] | None = None,
     timed: bool = True,
+    errors: ErrorRenderer = error_response,
 ) -> Callable[[Handler], Endpoint]:
     def wrap(handler: Handler) -> Endpoint:
-        return Endpoint(handler, op, transport, tuple(params), body, timed)
+        return Endpoint(handler, op, transport, tuple(params), body, timed, errors)
 
     return wrap
 

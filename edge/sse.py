@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from starlette.responses import Response, StreamingResponse
@@ -36,7 +37,7 @@ from edge.errors import as_glassbox_error, error_body
 from edge.run_requests import run_request
 from edge.state import EdgeState
 from glassbox.agent.v1 import events_pb2
-from glassbox.errors import UnavailableError
+from glassbox.errors import GlassboxError, UnavailableError
 
 RunEvent = events_pb2.RunEvent
 Batches = AsyncGenerator[Sequence[RunEvent], None]
@@ -74,7 +75,6 @@ async def stream_new_run(call: Call) -> Response:
     state.metrics.first_event.labels("sse").observe(time.perf_counter() - call.started)
     run_id = first[0].run_id
     headers = {
-        **HEADERS,
         "X-Glassbox-Run-Id": run_id,
         "Content-Location": f"/v1/threads/{first[0].thread_id}/runs/{run_id}/stream",
     }
@@ -106,7 +106,7 @@ async def stream_existing_run(call: Call) -> Response:
             }
         ),
     )
-    return _event_stream(state, first or (), batches, prelude=prelude, headers=dict(HEADERS))
+    return _event_stream(state, first or (), batches, prelude=prelude, headers={})
 
 
 def _ended_early() -> UnavailableError:
@@ -147,6 +147,29 @@ def _event_frames(events: Sequence[RunEvent]) -> bytes:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Framing:
+    """How one SSE protocol writes a run: its events, an error mid-stream, the heartbeat
+    and the end. The loop that reads the agent, beats and drains is shared (_frames)."""
+
+    transport: str  # the metrics label
+    events: Callable[[Sequence[RunEvent]], bytes]
+    # The frame for an error after the stream began; None: close without one (the
+    # client's own reconnect then resumes from the log).
+    error: Callable[[GlassboxError], bytes | None]
+    end: bytes
+    heartbeat: bytes
+
+
+GLASSBOX = Framing(
+    "sse",
+    lambda events: _event_frames(events),
+    lambda error: _frame("error", codec.dumps(error_body(error))),
+    _frame("end", b"{}"),
+    b": ping\n\n",
+)
+
+
 def _event_stream(
     state: EdgeState,
     first: Sequence[RunEvent],
@@ -155,11 +178,25 @@ def _event_stream(
     prelude: bytes,
     headers: dict[str, str],
 ) -> Response:
-    config = state.config
+    opening = f"retry: {state.config.sse_retry_ms}\n\n".encode() + prelude
+    return event_stream(state, first, batches, GLASSBOX, opening=opening, headers=headers)
+
+
+def event_stream(
+    state: EdgeState,
+    first: Sequence[RunEvent],
+    batches: Batches,
+    framing: Framing,
+    *,
+    opening: bytes,
+    headers: dict[str, str],
+) -> Response:
+    """A run's events as an SSE response, `first` already read (so its errors had a
+    status), framed by `framing`, opening with `opening`."""
     return StreamingResponse(
-        _frames(state, first, batches, prelude, config.sse_retry_ms, config.sse_heartbeat_s),
+        _frames(state, first, batches, framing, opening, state.config.sse_heartbeat_s),
         media_type="text/event-stream",
-        headers=headers,
+        headers={**HEADERS, **headers},
     )
 
 
@@ -170,11 +207,12 @@ async def _frames(
     state: EdgeState,
     first: Sequence[RunEvent],
     batches: Batches,
-    prelude: bytes,
-    retry_ms: int,
+    framing: Framing,
+    opening: bytes,
     heartbeat_s: float,
 ) -> AsyncIterator[bytes]:
-    state.metrics.connection_opened("sse")
+    transport = framing.transport
+    state.metrics.connection_opened(transport)
     # Batches, then None (the agent hung up), an exception, or _DRAINING.
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
     reader = asyncio.create_task(_read_into(batches, queue))
@@ -182,8 +220,8 @@ async def _frames(
     # this loop runs for every event of every SSE client.
     watcher = asyncio.create_task(_queue_on_drain(state, queue))
     try:
-        state.metrics.sent_events("sse", first)
-        yield f"retry: {retry_ms}\n\n".encode() + prelude + _event_frames(first)
+        state.metrics.sent_events(transport, first)
+        yield opening + framing.events(first)
         ended = bool(first) and first[-1].HasField("run_ended")
         while not ended:
             if state.drained.is_set():
@@ -192,7 +230,7 @@ async def _frames(
                 async with asyncio.timeout(heartbeat_s):
                     item = await queue.get()
             except TimeoutError:
-                yield b": ping\n\n"  # keeps proxies and the browser from timing out
+                yield framing.heartbeat  # keeps proxies and the browser from timing out
                 continue
             if item is _DRAINING:
                 return
@@ -200,22 +238,24 @@ async def _frames(
                 item = _ended_early()
             if isinstance(item, BaseException):
                 error = as_glassbox_error(item)
-                state.metrics.error("sse", error.code)
-                yield _frame("error", codec.dumps(error_body(error)))
-                if error.retryable:
-                    return  # no end: EventSource reconnects with Last-Event-ID
+                state.metrics.error(transport, error.code)
+                frame = framing.error(error)
+                if frame is not None:
+                    yield frame
+                if error.retryable or frame is None:
+                    return  # no end: the client reconnects with Last-Event-ID
                 break
             events = cast(Sequence[RunEvent], item)
-            state.metrics.sent_events("sse", events)
-            yield _event_frames(events)
+            state.metrics.sent_events(transport, events)
+            yield framing.events(events)
             ended = bool(events) and events[-1].HasField("run_ended")
-        yield _frame("end", b"{}")
+        yield framing.end
     finally:
         watcher.cancel()
         reader.cancel()
         with contextlib.suppress(BaseException):
             await reader
-        state.metrics.connection_closed("sse")
+        state.metrics.connection_closed(transport)
 
 
 async def _queue_on_drain(state: EdgeState, queue: asyncio.Queue[Any]) -> None:

@@ -76,6 +76,23 @@ def resume_command(
     return command
 
 
+_UNSET: Any = object()
+
+
+def graph_command(
+    *, resume: Any = _UNSET, update: Any = None, goto: Any = None
+) -> api.GraphCommand:
+    """LangGraph's own `Command(resume=…, update=…, goto=…)`, which LangGraph judges as is.
+    `resume=None` sends a null resume; leave it out to send none."""
+    command = api.GraphCommand(
+        update_json=to_json(update) if update is not None else b"",
+        goto_json=to_json(goto) if goto is not None else b"",
+    )
+    if resume is not _UNSET:
+        command.resume_json = to_json(resume)
+    return command
+
+
 class AgentClient:
     def __init__(
         self,
@@ -142,7 +159,19 @@ class AgentClient:
         cancel_on_disconnect: bool = False,
         command_id: str = "",
         metadata: Mapping[str, Any] | None = None,
+        command: api.GraphCommand | None = None,
+        checkpoint_id: str = "",
+        checkpoint_ns: str = "",
+        context: Any = None,
+        durability: int = api.DURABILITY_UNSPECIFIED,
+        message_chunks: bool = False,
+        assistant_id: str = "",
+        null_input: bool = False,
     ) -> api.StreamRunRequest:
+        """A StreamRunRequest. The command is `resume` (checked against the pending
+        interrupts), or `command` (LangGraph's Command as is), or `input`: `null_input`
+        sends JSON null, which carries a thread on from its checkpoint (or `checkpoint_id`)
+        without new input; otherwise a missing `input` is `{}`."""
         request = api.StreamRunRequest(
             thread_id=thread_id,
             graph=graph,
@@ -155,9 +184,19 @@ class AgentClient:
             cancel_on_disconnect=cancel_on_disconnect,
             command_id=command_id,
             metadata_json=to_json(dict(metadata)) if metadata else b"",
+            checkpoint_id=checkpoint_id,
+            checkpoint_ns=checkpoint_ns,
+            context_json=to_json(context) if context is not None else b"",
+            durability=durability,  # type: ignore[arg-type]
+            message_chunks=message_chunks,
+            assistant_id=assistant_id,
         )
         if resume is not None:
             request.resume.CopyFrom(resume)
+        elif command is not None:
+            request.graph_command.CopyFrom(command)
+        elif null_input:
+            request.input_json = b"null"
         else:
             request.input_json = to_json(input if input is not None else {})
         return request
@@ -217,8 +256,20 @@ class AgentClient:
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from None
 
-    async def cancel_run(self, run_id: str) -> resources_pb2.Run:
-        return (await self._unary(self.stub.CancelRun, api.CancelRunRequest(run_id=run_id))).run
+    async def cancel_run(
+        self,
+        run_id: str,
+        *,
+        action: int = api.CANCEL_ACTION_UNSPECIFIED,
+        wait: bool = False,
+    ) -> resources_pb2.Run:
+        """Cancel a run; `action` rollback also deletes it and its checkpoints; `wait`
+        answers once it ended, wherever it runs."""
+        request = api.CancelRunRequest(run_id=run_id, action=action, wait=wait)  # type: ignore[arg-type]
+        return (await self._unary(self.stub.CancelRun, request)).run
+
+    async def delete_run(self, run_id: str) -> None:
+        await self._unary(self.stub.DeleteRun, api.DeleteRunRequest(run_id=run_id))
 
     async def get_run(self, run_id: str) -> resources_pb2.Run:
         return (await self._unary(self.stub.GetRun, api.GetRunRequest(run_id=run_id))).run
@@ -229,11 +280,15 @@ class AgentClient:
         *,
         page_size: int = 0,
         page_token: str = "",
+        status: int = events_pb2.RUN_STATUS_UNSPECIFIED,
     ) -> api.ListRunsResponse:
-        return await self._unary(
-            self.stub.ListRuns,
-            api.ListRunsRequest(thread_id=thread_id, page_size=page_size, page_token=page_token),
+        request = api.ListRunsRequest(
+            thread_id=thread_id,
+            page_size=page_size,
+            page_token=page_token,
+            status=status,  # type: ignore[arg-type]
         )
+        return await self._unary(self.stub.ListRuns, request)
 
     async def create_thread(
         self,
@@ -262,11 +317,52 @@ class AgentClient:
         graph: str = "",
         page_size: int = 0,
         page_token: str = "",
+        metadata: Mapping[str, Any] | None = None,
+        status: int = resources_pb2.THREAD_STATUS_UNSPECIFIED,
+        thread_ids: Sequence[str] = (),
+        sort_by: int = api.THREAD_SORT_BY_UNSPECIFIED,
+        ascending: bool = False,
     ) -> api.ListThreadsResponse:
-        return await self._unary(
-            self.stub.ListThreads,
-            api.ListThreadsRequest(graph=graph, page_size=page_size, page_token=page_token),
+        """The caller's threads, filtered (metadata containment, status, ids) and sorted."""
+        request = api.ListThreadsRequest(
+            graph=graph,
+            page_size=page_size,
+            page_token=page_token,
+            metadata_json=to_json(dict(metadata)) if metadata else b"",
+            status=status,  # type: ignore[arg-type]
+            thread_ids=thread_ids,
+            sort_by=sort_by,  # type: ignore[arg-type]
+            ascending=ascending,
         )
+        return await self._unary(self.stub.ListThreads, request)
+
+    async def update_thread(
+        self, thread_id: str, *, metadata: Mapping[str, Any]
+    ) -> resources_pb2.Thread:
+        """Merge `metadata` into the thread's (a key set to None is removed)."""
+        request = api.UpdateThreadRequest(
+            thread_id=thread_id, metadata_json=to_json(dict(metadata))
+        )
+        return (await self._unary(self.stub.UpdateThread, request)).thread
+
+    async def update_thread_state(
+        self,
+        thread_id: str,
+        values: Any,
+        *,
+        as_node: str = "",
+        checkpoint_id: str = "",
+        checkpoint_ns: str = "",
+    ) -> api.UpdateThreadStateResponse:
+        """Write `values` as node `as_node` would (LangGraph's update_state)."""
+        request = api.UpdateThreadStateRequest(
+            thread_id=thread_id,
+            values_json=to_json(values),
+            as_node=as_node,
+            checkpoint_id=checkpoint_id,
+            checkpoint_ns=checkpoint_ns,
+        )
+        return await self._unary(self.stub.UpdateThreadState, request)
 
     async def delete_thread(self, thread_id: str) -> None:
         await self._unary(self.stub.DeleteThread, api.DeleteThreadRequest(thread_id=thread_id))
@@ -276,20 +372,46 @@ class AgentClient:
         thread_id: str,
         *,
         checkpoint_id: str = "",
+        checkpoint_ns: str = "",
+        subgraphs: bool = False,
     ) -> resources_pb2.ThreadState:
-        request = api.GetThreadStateRequest(thread_id=thread_id, checkpoint_id=checkpoint_id)
+        request = api.GetThreadStateRequest(
+            thread_id=thread_id,
+            checkpoint_id=checkpoint_id,
+            checkpoint_ns=checkpoint_ns,
+            subgraphs=subgraphs,
+        )
         return (await self._unary(self.stub.GetThreadState, request)).state
 
     async def get_thread_history(
-        self, thread_id: str, *, limit: int = 0, before_checkpoint_id: str = ""
+        self,
+        thread_id: str,
+        *,
+        limit: int = 0,
+        before_checkpoint_id: str = "",
+        metadata: Mapping[str, Any] | None = None,
+        checkpoint_ns: str = "",
+        checkpoint_id: str = "",
     ) -> list[resources_pb2.ThreadState]:
         request = api.GetThreadHistoryRequest(
-            thread_id=thread_id, limit=limit, before_checkpoint_id=before_checkpoint_id
+            thread_id=thread_id,
+            limit=limit,
+            before_checkpoint_id=before_checkpoint_id,
+            metadata_json=to_json(dict(metadata)) if metadata else b"",
+            checkpoint_ns=checkpoint_ns,
+            checkpoint_id=checkpoint_id,
         )
         return list((await self._unary(self.stub.GetThreadHistory, request)).states)
 
     async def list_graphs(self) -> list[resources_pb2.Graph]:
         return list((await self._unary(self.stub.ListGraphs, api.ListGraphsRequest())).graphs)
+
+    async def get_graph(self, graph: str, *, xray: bool | int = False) -> Any:
+        """The graph's drawing as LangGraph's `get_graph(xray=…).to_json()` (decoded):
+        `xray` True draws every subgraph level, an int that many."""
+        depth = -1 if xray is True else int(xray)
+        request = api.GetGraphRequest(graph=graph, xray=depth)
+        return from_json((await self._unary(self.stub.GetGraph, request)).drawing_json)
 
 
 class Session:
@@ -318,11 +440,12 @@ class Session:
         await self._write(api.SessionRequest(request_id=rid, join=join))
         return rid
 
-    async def cancel(self, run_id: str, *, request_id: str = "") -> str:
+    async def cancel(
+        self, run_id: str, *, request_id: str = "", action: int = api.CANCEL_ACTION_UNSPECIFIED
+    ) -> str:
         rid = self._request_id(request_id)
-        await self._write(
-            api.SessionRequest(request_id=rid, cancel=api.CancelRunRequest(run_id=run_id))
-        )
+        cancel = api.CancelRunRequest(run_id=run_id, action=action)  # type: ignore[arg-type]
+        await self._write(api.SessionRequest(request_id=rid, cancel=cancel))
         return rid
 
     async def ping(self, payload: bytes = b"", *, request_id: str = "") -> str:

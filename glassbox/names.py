@@ -38,6 +38,18 @@ BUSY_POLICIES = cast(
     Mapping[str, agent_service_pb2.BusyPolicy.ValueType],
     enum_numbers(agent_service_pb2.BusyPolicy.DESCRIPTOR),
 )
+DURABILITIES = cast(
+    Mapping[str, agent_service_pb2.Durability.ValueType],
+    enum_numbers(agent_service_pb2.Durability.DESCRIPTOR),
+)
+CANCEL_ACTIONS = cast(
+    Mapping[str, agent_service_pb2.CancelAction.ValueType],
+    enum_numbers(agent_service_pb2.CancelAction.DESCRIPTOR),
+)
+THREAD_SORT_KEYS = cast(
+    Mapping[str, agent_service_pb2.ThreadSortBy.ValueType],
+    enum_numbers(agent_service_pb2.ThreadSortBy.DESCRIPTOR),
+)
 RUN_STATUSES: Mapping[str, int] = enum_numbers(events_pb2.RunStatus.DESCRIPTOR)
 THREAD_STATUSES: Mapping[str, int] = enum_numbers(resources_pb2.ThreadStatus.DESCRIPTOR)
 TOOL_CALL_PHASES: Mapping[int, str] = enum_names(events_pb2.ToolCallEvent.Phase.DESCRIPTOR)

@@ -87,6 +87,21 @@ MAX_FRAME_BYTES = Setting(
 CHAT_GRAPH = Setting(
     "--chat-graph", name, "demo", "the graph /chat-ws sessions talk to", metavar="NAME"
 )
+def url_prefix(raw: str) -> str:
+    """A path the LangGraph API is served under: `/langgraph`, or empty for the root."""
+    prefix = raw.strip().rstrip("/")
+    if prefix and (not prefix.startswith("/") or "//" in prefix or "?" in prefix):
+        raise ValueError("must be a path like /langgraph (empty: the edge's root)")
+    return prefix
+
+
+LANGGRAPH_PREFIX = Setting(
+    "--langgraph-prefix",
+    url_prefix,
+    "",
+    "serve the LangGraph API (langgraph-sdk, useStream) under this path, not at the root",
+    metavar="PATH",
+)
 DRAIN = Setting(
     "--drain", seconds, 10.0, "how long a stop waits for open streams", metavar="SECONDS"
 )
@@ -102,6 +117,7 @@ PUBLIC = (
     TRUSTED_PROXIES,
     MAX_FRAME_BYTES,
     CHAT_GRAPH,
+    LANGGRAPH_PREFIX,
     DRAIN,
 )
 
@@ -135,6 +151,7 @@ def edge_config(
         else EdgeConfig.trusted_proxies,
         max_frame_bytes=values[MAX_FRAME_BYTES],
         chat_graph=values[CHAT_GRAPH],
+        langgraph_prefix=values[LANGGRAPH_PREFIX],
         drain_s=values[DRAIN],
         log_level=values[LOG_LEVEL],
         log_format=values[LOG_FORMAT],

@@ -3,11 +3,11 @@
 
 // -- names.js -----------------------------------------------------------------
 /** Every stream mode a run may ask for. */
-export const STREAM_MODES: readonly ["values", "updates", "messages", "custom", "debug", "tasks", "checkpoints", "tools"];
+export const STREAM_MODES: readonly ["values", "updates", "messages", "custom", "debug", "tasks", "checkpoints", "tools", "events"];
 /** The modes of a run that names none, the same for every caller. */
 export const DEFAULT_STREAM_MODES: readonly ["updates", "messages", "custom", "tools"];
 /** What a run does when its thread is running already. */
-export const BUSY_POLICIES: readonly ["reject", "enqueue", "interrupt"];
+export const BUSY_POLICIES: readonly ["reject", "enqueue", "interrupt", "rollback"];
 /** A run's status in its record. */
 export const RUN_STATUSES: readonly ["pending", "running", "success", "interrupted", "error", "cancelled"];
 /** The statuses a run ends with (run_ended). */
@@ -15,7 +15,7 @@ export const FINISHED_RUN_STATUSES: readonly ["success", "interrupted", "error",
 /** A thread's status. */
 export const THREAD_STATUSES: readonly ["idle", "busy", "interrupted", "error"];
 /** The `type` of a run event. */
-export const EVENT_TYPES: readonly ["run_started", "values", "updates", "message_delta", "message_complete", "tool_call", "custom", "debug", "task", "checkpoint", "interrupt", "error", "run_ended"];
+export const EVENT_TYPES: readonly ["run_started", "values", "updates", "message_delta", "message_complete", "tool_call", "custom", "debug", "task", "checkpoint", "interrupt", "error", "run_ended", "langchain_event"];
 /** A tool_call event's `phase`. */
 export const TOOL_CALL_PHASES: readonly ["unspecified", "args_delta", "started", "output_delta", "finished", "failed"];
 /** An interrupt event's `kind`. */
@@ -294,7 +294,7 @@ export type ClientOptions = {
 };
 export type RunSettings = {
     threadId?: string | undefined;
-    streamModes?: ("values" | "custom" | "updates" | "messages" | "debug" | "tasks" | "checkpoints" | "tools")[] | undefined;
+    streamModes?: ("values" | "custom" | "updates" | "messages" | "debug" | "tasks" | "checkpoints" | "tools" | "events")[] | undefined;
     subgraphs?: boolean | undefined;
     config?: {
         [key: string]: Json;
@@ -302,7 +302,7 @@ export type RunSettings = {
     metadata?: {
         [key: string]: Json;
     } | undefined;
-    ifBusy?: "reject" | "enqueue" | "interrupt" | undefined;
+    ifBusy?: "rollback" | "reject" | "enqueue" | "interrupt" | undefined;
     cancelOnDisconnect?: boolean | undefined;
     interruptBefore?: string[] | undefined;
     interruptAfter?: string[] | undefined;

@@ -66,7 +66,7 @@ function report(err) {
 // src/names.js
 var STREAM_MODES = Object.freeze(
   /** @type {const} */
-  ["values", "updates", "messages", "custom", "debug", "tasks", "checkpoints", "tools"]
+  ["values", "updates", "messages", "custom", "debug", "tasks", "checkpoints", "tools", "events"]
 );
 var DEFAULT_STREAM_MODES = Object.freeze(
   /** @type {const} */
@@ -74,7 +74,7 @@ var DEFAULT_STREAM_MODES = Object.freeze(
 );
 var BUSY_POLICIES = Object.freeze(
   /** @type {const} */
-  ["reject", "enqueue", "interrupt"]
+  ["reject", "enqueue", "interrupt", "rollback"]
 );
 var RUN_STATUSES = Object.freeze(
   /** @type {const} */
@@ -90,7 +90,7 @@ var THREAD_STATUSES = Object.freeze(
 );
 var EVENT_TYPES = Object.freeze(
   /** @type {const} */
-  ["run_started", "values", "updates", "message_delta", "message_complete", "tool_call", "custom", "debug", "task", "checkpoint", "interrupt", "error", "run_ended"]
+  ["run_started", "values", "updates", "message_delta", "message_complete", "tool_call", "custom", "debug", "task", "checkpoint", "interrupt", "error", "run_ended", "langchain_event"]
 );
 var TOOL_CALL_PHASES = Object.freeze(
   /** @type {const} */

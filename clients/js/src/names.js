@@ -3,14 +3,14 @@
 // (glassbox/errors.py): do not edit; `scripts/check` fails when it drifts.
 
 /** Every stream mode a run may ask for. */
-export const STREAM_MODES = Object.freeze(/** @type {const} */ (['values', 'updates', 'messages', 'custom', 'debug', 'tasks', 'checkpoints', 'tools']));
+export const STREAM_MODES = Object.freeze(/** @type {const} */ (['values', 'updates', 'messages', 'custom', 'debug', 'tasks', 'checkpoints', 'tools', 'events']));
 /** @typedef {(typeof STREAM_MODES)[number]} StreamMode */
 
 /** The modes of a run that names none, the same for every caller. */
 export const DEFAULT_STREAM_MODES = Object.freeze(/** @type {const} */ (['updates', 'messages', 'custom', 'tools']));
 
 /** What a run does when its thread is running already. */
-export const BUSY_POLICIES = Object.freeze(/** @type {const} */ (['reject', 'enqueue', 'interrupt']));
+export const BUSY_POLICIES = Object.freeze(/** @type {const} */ (['reject', 'enqueue', 'interrupt', 'rollback']));
 /** @typedef {(typeof BUSY_POLICIES)[number]} BusyPolicy */
 
 /** A run's status in its record. */
@@ -26,7 +26,7 @@ export const THREAD_STATUSES = Object.freeze(/** @type {const} */ (['idle', 'bus
 /** @typedef {(typeof THREAD_STATUSES)[number]} ThreadStatus */
 
 /** The `type` of a run event. */
-export const EVENT_TYPES = Object.freeze(/** @type {const} */ (['run_started', 'values', 'updates', 'message_delta', 'message_complete', 'tool_call', 'custom', 'debug', 'task', 'checkpoint', 'interrupt', 'error', 'run_ended']));
+export const EVENT_TYPES = Object.freeze(/** @type {const} */ (['run_started', 'values', 'updates', 'message_delta', 'message_complete', 'tool_call', 'custom', 'debug', 'task', 'checkpoint', 'interrupt', 'error', 'run_ended', 'langchain_event']));
 /** @typedef {(typeof EVENT_TYPES)[number]} EventType */
 
 /** A tool_call event's `phase`. */

@@ -35,6 +35,10 @@ class _BusyPolicyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BusyPolicy
     """Wait for the running run to end, then start."""
     BUSY_POLICY_INTERRUPT: _BusyPolicy.ValueType  # 3
     """Cancel the running run, then start."""
+    BUSY_POLICY_ROLLBACK: _BusyPolicy.ValueType  # 4
+    """Cancel the running run and delete it with the checkpoints it wrote (the thread goes
+    back to where it was before that run), then start.
+    """
 
 class BusyPolicy(_BusyPolicy, metaclass=_BusyPolicyEnumTypeWrapper):
     """What to do when a run is started on a thread that already has one running."""
@@ -47,7 +51,86 @@ BUSY_POLICY_ENQUEUE: BusyPolicy.ValueType  # 2
 """Wait for the running run to end, then start."""
 BUSY_POLICY_INTERRUPT: BusyPolicy.ValueType  # 3
 """Cancel the running run, then start."""
+BUSY_POLICY_ROLLBACK: BusyPolicy.ValueType  # 4
+"""Cancel the running run and delete it with the checkpoints it wrote (the thread goes
+back to where it was before that run), then start.
+"""
 Global___BusyPolicy: _TypeAlias = BusyPolicy  # noqa: Y015
+
+class _Durability:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DurabilityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Durability.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DURABILITY_UNSPECIFIED: _Durability.ValueType  # 0
+    """Same as DURABILITY_SYNC."""
+    DURABILITY_SYNC: _Durability.ValueType  # 1
+    """Each step's checkpoint is written before the next step starts."""
+    DURABILITY_ASYNC: _Durability.ValueType  # 2
+    """Checkpoints are written while the next step runs."""
+    DURABILITY_EXIT: _Durability.ValueType  # 3
+    """Only when the run ends (or pauses): a crash mid-run loses the run's steps."""
+
+class Durability(_Durability, metaclass=_DurabilityEnumTypeWrapper):
+    """How often a run writes its checkpoints (LangGraph's `durability`)."""
+
+DURABILITY_UNSPECIFIED: Durability.ValueType  # 0
+"""Same as DURABILITY_SYNC."""
+DURABILITY_SYNC: Durability.ValueType  # 1
+"""Each step's checkpoint is written before the next step starts."""
+DURABILITY_ASYNC: Durability.ValueType  # 2
+"""Checkpoints are written while the next step runs."""
+DURABILITY_EXIT: Durability.ValueType  # 3
+"""Only when the run ends (or pauses): a crash mid-run loses the run's steps."""
+Global___Durability: _TypeAlias = Durability  # noqa: Y015
+
+class _CancelAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CancelActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CancelAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CANCEL_ACTION_UNSPECIFIED: _CancelAction.ValueType  # 0
+    """Same as CANCEL_ACTION_INTERRUPT."""
+    CANCEL_ACTION_INTERRUPT: _CancelAction.ValueType  # 1
+    """Stop the run; its checkpoints stay, the thread continues from the last one."""
+    CANCEL_ACTION_ROLLBACK: _CancelAction.ValueType  # 2
+    """Stop the run, then delete it and the checkpoints it wrote."""
+
+class CancelAction(_CancelAction, metaclass=_CancelActionEnumTypeWrapper):
+    """What cancelling a run does beyond stopping it."""
+
+CANCEL_ACTION_UNSPECIFIED: CancelAction.ValueType  # 0
+"""Same as CANCEL_ACTION_INTERRUPT."""
+CANCEL_ACTION_INTERRUPT: CancelAction.ValueType  # 1
+"""Stop the run; its checkpoints stay, the thread continues from the last one."""
+CANCEL_ACTION_ROLLBACK: CancelAction.ValueType  # 2
+"""Stop the run, then delete it and the checkpoints it wrote."""
+Global___CancelAction: _TypeAlias = CancelAction  # noqa: Y015
+
+class _ThreadSortBy:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ThreadSortByEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ThreadSortBy.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    THREAD_SORT_BY_UNSPECIFIED: _ThreadSortBy.ValueType  # 0
+    """Same as THREAD_SORT_BY_CREATED_AT."""
+    THREAD_SORT_BY_CREATED_AT: _ThreadSortBy.ValueType  # 1
+    THREAD_SORT_BY_UPDATED_AT: _ThreadSortBy.ValueType  # 2
+    THREAD_SORT_BY_THREAD_ID: _ThreadSortBy.ValueType  # 3
+    THREAD_SORT_BY_STATUS: _ThreadSortBy.ValueType  # 4
+
+class ThreadSortBy(_ThreadSortBy, metaclass=_ThreadSortByEnumTypeWrapper): ...
+
+THREAD_SORT_BY_UNSPECIFIED: ThreadSortBy.ValueType  # 0
+"""Same as THREAD_SORT_BY_CREATED_AT."""
+THREAD_SORT_BY_CREATED_AT: ThreadSortBy.ValueType  # 1
+THREAD_SORT_BY_UPDATED_AT: ThreadSortBy.ValueType  # 2
+THREAD_SORT_BY_THREAD_ID: ThreadSortBy.ValueType  # 3
+THREAD_SORT_BY_STATUS: ThreadSortBy.ValueType  # 4
+Global___ThreadSortBy: _TypeAlias = ThreadSortBy  # noqa: Y015
 
 @_typing.final
 class StreamRunRequest(_message.Message):
@@ -57,6 +140,7 @@ class StreamRunRequest(_message.Message):
     GRAPH_FIELD_NUMBER: _builtins.int
     INPUT_JSON_FIELD_NUMBER: _builtins.int
     RESUME_FIELD_NUMBER: _builtins.int
+    GRAPH_COMMAND_FIELD_NUMBER: _builtins.int
     STREAM_MODES_FIELD_NUMBER: _builtins.int
     SUBGRAPHS_FIELD_NUMBER: _builtins.int
     INTERRUPT_BEFORE_FIELD_NUMBER: _builtins.int
@@ -66,6 +150,12 @@ class StreamRunRequest(_message.Message):
     CANCEL_ON_DISCONNECT_FIELD_NUMBER: _builtins.int
     COMMAND_ID_FIELD_NUMBER: _builtins.int
     METADATA_JSON_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_ID_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_NS_FIELD_NUMBER: _builtins.int
+    CONTEXT_JSON_FIELD_NUMBER: _builtins.int
+    DURABILITY_FIELD_NUMBER: _builtins.int
+    MESSAGE_CHUNKS_FIELD_NUMBER: _builtins.int
+    ASSISTANT_ID_FIELD_NUMBER: _builtins.int
     thread_id: _builtins.str
     """The thread to run on. Empty: a new thread is created for `graph`."""
     graph: _builtins.str
@@ -84,10 +174,36 @@ class StreamRunRequest(_message.Message):
     on this thread streams that run again instead of starting another.
     """
     metadata_json: _builtins.bytes
-    """Stored with the run (JSON object)."""
+    """Stored with the run (JSON object). Also merged into the thread's metadata with
+    `graph_id` and `assistant_id`, as LangGraph Server records them.
+    """
+    checkpoint_id: _builtins.str
+    """Start from this past checkpoint instead of the thread's latest (fork, regenerate,
+    time travel): the run's checkpoints branch off it. Must exist on the thread.
+    """
+    checkpoint_ns: _builtins.str
+    """The namespace of `checkpoint_id`; empty for the root graph."""
+    context_json: _builtins.bytes
+    """LangGraph's runtime context (JSON), passed to `astream(context=…)`."""
+    durability: Global___Durability.ValueType
+    message_chunks: _builtins.bool
+    """Also set MessageDelta.chunk_json / metadata_json and MessageComplete.metadata_json,
+    and send a delta for every chunk: what LangGraph Server's `messages-tuple` needs.
+    """
+    assistant_id: _builtins.str
+    """Recorded in the thread's metadata as `assistant_id`; empty: LangGraph Server's id of
+    the graph's own assistant, uuid5(6ba7b821-9dad-11d1-80b4-00c04fd430c8, graph).
+    """
     @_builtins.property
     def resume(self) -> Global___ResumeCommand:
         """Continue a thread that is paused at an interrupt or breakpoint."""
+
+    @_builtins.property
+    def graph_command(self) -> Global___GraphCommand:
+        """LangGraph's own `Command`, passed as it is: LangGraph judges it (a resume need not
+        match a pending interrupt; `goto` and `update` work on any thread). For callers
+        that speak LangGraph's API; `resume` is the checked form.
+        """
 
     @_builtins.property
     def stream_modes(self) -> _containers.RepeatedScalarFieldContainer[_events_pb2.StreamMode.ValueType]:
@@ -104,6 +220,7 @@ class StreamRunRequest(_message.Message):
         graph: _builtins.str = ...,
         input_json: _builtins.bytes = ...,
         resume: Global___ResumeCommand | None = ...,
+        graph_command: Global___GraphCommand | None = ...,
         stream_modes: _abc.Iterable[_events_pb2.StreamMode.ValueType] | None = ...,
         subgraphs: _builtins.bool = ...,
         interrupt_before: _abc.Iterable[_builtins.str] | None = ...,
@@ -113,16 +230,54 @@ class StreamRunRequest(_message.Message):
         cancel_on_disconnect: _builtins.bool = ...,
         command_id: _builtins.str = ...,
         metadata_json: _builtins.bytes = ...,
+        checkpoint_id: _builtins.str = ...,
+        checkpoint_ns: _builtins.str = ...,
+        context_json: _builtins.bytes = ...,
+        durability: Global___Durability.ValueType = ...,
+        message_chunks: _builtins.bool = ...,
+        assistant_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "input_json", b"input_json", "resume", b"resume"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "graph_command", b"graph_command", "input_json", b"input_json", "resume", b"resume"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_on_disconnect", b"cancel_on_disconnect", "command", b"command", "command_id", b"command_id", "config_json", b"config_json", "graph", b"graph", "if_busy", b"if_busy", "input_json", b"input_json", "interrupt_after", b"interrupt_after", "interrupt_before", b"interrupt_before", "metadata_json", b"metadata_json", "resume", b"resume", "stream_modes", b"stream_modes", "subgraphs", b"subgraphs", "thread_id", b"thread_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assistant_id", b"assistant_id", "cancel_on_disconnect", b"cancel_on_disconnect", "checkpoint_id", b"checkpoint_id", "checkpoint_ns", b"checkpoint_ns", "command", b"command", "command_id", b"command_id", "config_json", b"config_json", "context_json", b"context_json", "durability", b"durability", "graph", b"graph", "graph_command", b"graph_command", "if_busy", b"if_busy", "input_json", b"input_json", "interrupt_after", b"interrupt_after", "interrupt_before", b"interrupt_before", "message_chunks", b"message_chunks", "metadata_json", b"metadata_json", "resume", b"resume", "stream_modes", b"stream_modes", "subgraphs", b"subgraphs", "thread_id", b"thread_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["input_json", "resume"]  # noqa: Y015
+    _WhichOneofReturnType_command: _TypeAlias = _typing.Literal["input_json", "resume", "graph_command"]  # noqa: Y015
     _WhichOneofArgType_command: _TypeAlias = _typing.Literal["command", b"command"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_command) -> _WhichOneofReturnType_command | None: ...
 
 Global___StreamRunRequest: _TypeAlias = StreamRunRequest  # noqa: Y015
+
+@_typing.final
+class GraphCommand(_message.Message):
+    """LangGraph's `Command`: any of resume, update and goto."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESUME_JSON_FIELD_NUMBER: _builtins.int
+    UPDATE_JSON_FIELD_NUMBER: _builtins.int
+    GOTO_JSON_FIELD_NUMBER: _builtins.int
+    resume_json: _builtins.bytes
+    """`Command.resume` (JSON): one value, or an object of interrupt id -> value."""
+    update_json: _builtins.bytes
+    """`Command.update` (JSON): an object, or a list of [key, value] pairs."""
+    goto_json: _builtins.bytes
+    """`Command.goto` (JSON): "node", {"node": …, "input": …} (a Send), or a list of these."""
+    def __init__(
+        self,
+        *,
+        resume_json: _builtins.bytes | None = ...,
+        update_json: _builtins.bytes = ...,
+        goto_json: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_resume_json", b"_resume_json", "resume_json", b"resume_json"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_resume_json", b"_resume_json", "goto_json", b"goto_json", "resume_json", b"resume_json", "update_json", b"update_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__resume_json: _TypeAlias = _typing.Literal["resume_json"]  # noqa: Y015
+    _WhichOneofArgType__resume_json: _TypeAlias = _typing.Literal["_resume_json", b"_resume_json"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__resume_json) -> _WhichOneofReturnType__resume_json | None: ...
+
+Global___GraphCommand: _TypeAlias = GraphCommand  # noqa: Y015
 
 @_typing.final
 class ResumeCommand(_message.Message):
@@ -464,15 +619,24 @@ class CancelRunRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RUN_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    WAIT_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
+    action: Global___CancelAction.ValueType
+    wait: _builtins.bool
+    """Answer only once the run has ended, also when another replica executes it (within
+    the call's deadline). Without it a run executing here is still waited for.
+    """
     def __init__(
         self,
         *,
         run_id: _builtins.str = ...,
+        action: Global___CancelAction.ValueType = ...,
+        wait: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["run_id", b"run_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "run_id", b"run_id", "wait", b"wait"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -544,23 +708,61 @@ class ListRunsRequest(_message.Message):
     THREAD_ID_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
     thread_id: _builtins.str
     page_size: _builtins.int
     page_token: _builtins.str
+    status: _events_pb2.RunStatus.ValueType
+    """Only runs with this status; unspecified for all."""
     def __init__(
         self,
         *,
         thread_id: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        status: _events_pb2.RunStatus.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "thread_id", b"thread_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "status", b"status", "thread_id", b"thread_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListRunsRequest: _TypeAlias = ListRunsRequest  # noqa: Y015
+
+@_typing.final
+class DeleteRunRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteRunRequest: _TypeAlias = DeleteRunRequest  # noqa: Y015
+
+@_typing.final
+class DeleteRunResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteRunResponse: _TypeAlias = DeleteRunResponse  # noqa: Y015
 
 @_typing.final
 class ListRunsResponse(_message.Message):
@@ -681,20 +883,43 @@ class ListThreadsRequest(_message.Message):
     GRAPH_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    METADATA_JSON_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    THREAD_IDS_FIELD_NUMBER: _builtins.int
+    SORT_BY_FIELD_NUMBER: _builtins.int
+    ASCENDING_FIELD_NUMBER: _builtins.int
     graph: _builtins.str
     """Only threads of this graph; empty for all."""
     page_size: _builtins.int
     page_token: _builtins.str
+    metadata_json: _builtins.bytes
+    """Only threads whose metadata contains this JSON object (each key equal; nested
+    objects contained in turn).
+    """
+    status: _resources_pb2.ThreadStatus.ValueType
+    """Only threads with this status; unspecified for all."""
+    sort_by: Global___ThreadSortBy.ValueType
+    ascending: _builtins.bool
+    """Oldest (or lowest) first; by default newest first."""
+    @_builtins.property
+    def thread_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these threads."""
+
     def __init__(
         self,
         *,
         graph: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        metadata_json: _builtins.bytes = ...,
+        status: _resources_pb2.ThreadStatus.ValueType = ...,
+        thread_ids: _abc.Iterable[_builtins.str] | None = ...,
+        sort_by: Global___ThreadSortBy.ValueType = ...,
+        ascending: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["graph", b"graph", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ascending", b"ascending", "graph", b"graph", "metadata_json", b"metadata_json", "page_size", b"page_size", "page_token", b"page_token", "sort_by", b"sort_by", "status", b"status", "thread_ids", b"thread_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -706,7 +931,10 @@ class ListThreadsResponse(_message.Message):
 
     THREADS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
+    total_size: _builtins.int
+    """How many threads match the filters, over all pages."""
     @_builtins.property
     def threads(self) -> _containers.RepeatedCompositeFieldContainer[_resources_pb2.Thread]: ...
     def __init__(
@@ -714,14 +942,117 @@ class ListThreadsResponse(_message.Message):
         *,
         threads: _abc.Iterable[_resources_pb2.Thread] | None = ...,
         next_page_token: _builtins.str = ...,
+        total_size: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "threads", b"threads"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "threads", b"threads", "total_size", b"total_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListThreadsResponse: _TypeAlias = ListThreadsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateThreadRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    THREAD_ID_FIELD_NUMBER: _builtins.int
+    METADATA_JSON_FIELD_NUMBER: _builtins.int
+    thread_id: _builtins.str
+    metadata_json: _builtins.bytes
+    """A JSON object merged into the metadata: its keys replace the thread's, a key set to
+    null is removed.
+    """
+    def __init__(
+        self,
+        *,
+        thread_id: _builtins.str = ...,
+        metadata_json: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["metadata_json", b"metadata_json", "thread_id", b"thread_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateThreadRequest: _TypeAlias = UpdateThreadRequest  # noqa: Y015
+
+@_typing.final
+class UpdateThreadResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    THREAD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def thread(self) -> _resources_pb2.Thread: ...
+    def __init__(
+        self,
+        *,
+        thread: _resources_pb2.Thread | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["thread", b"thread"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["thread", b"thread"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateThreadResponse: _TypeAlias = UpdateThreadResponse  # noqa: Y015
+
+@_typing.final
+class UpdateThreadStateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    THREAD_ID_FIELD_NUMBER: _builtins.int
+    VALUES_JSON_FIELD_NUMBER: _builtins.int
+    AS_NODE_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_ID_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_NS_FIELD_NUMBER: _builtins.int
+    thread_id: _builtins.str
+    values_json: _builtins.bytes
+    """The update (JSON), as a node would return it; null to only move the thread on."""
+    as_node: _builtins.str
+    """Write it as this node; empty: LangGraph's choice (the last node that ran)."""
+    checkpoint_id: _builtins.str
+    """Update from this past checkpoint (a fork); empty for the latest."""
+    checkpoint_ns: _builtins.str
+    def __init__(
+        self,
+        *,
+        thread_id: _builtins.str = ...,
+        values_json: _builtins.bytes = ...,
+        as_node: _builtins.str = ...,
+        checkpoint_id: _builtins.str = ...,
+        checkpoint_ns: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_node", b"as_node", "checkpoint_id", b"checkpoint_id", "checkpoint_ns", b"checkpoint_ns", "thread_id", b"thread_id", "values_json", b"values_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateThreadStateRequest: _TypeAlias = UpdateThreadStateRequest  # noqa: Y015
+
+@_typing.final
+class UpdateThreadStateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKPOINT_ID_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_NS_FIELD_NUMBER: _builtins.int
+    checkpoint_id: _builtins.str
+    """The checkpoint the update wrote."""
+    checkpoint_ns: _builtins.str
+    def __init__(
+        self,
+        *,
+        checkpoint_id: _builtins.str = ...,
+        checkpoint_ns: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_id", b"checkpoint_id", "checkpoint_ns", b"checkpoint_ns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateThreadStateResponse: _TypeAlias = UpdateThreadStateResponse  # noqa: Y015
 
 @_typing.final
 class DeleteThreadRequest(_message.Message):
@@ -763,18 +1094,26 @@ class GetThreadStateRequest(_message.Message):
 
     THREAD_ID_FIELD_NUMBER: _builtins.int
     CHECKPOINT_ID_FIELD_NUMBER: _builtins.int
+    SUBGRAPHS_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_NS_FIELD_NUMBER: _builtins.int
     thread_id: _builtins.str
     checkpoint_id: _builtins.str
     """A past checkpoint; empty for the latest."""
+    subgraphs: _builtins.bool
+    """Fill each subgraph task's `state` too."""
+    checkpoint_ns: _builtins.str
+    """The namespace of `checkpoint_id` (a subgraph's state); empty for the root graph."""
     def __init__(
         self,
         *,
         thread_id: _builtins.str = ...,
         checkpoint_id: _builtins.str = ...,
+        subgraphs: _builtins.bool = ...,
+        checkpoint_ns: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_id", b"checkpoint_id", "thread_id", b"thread_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_id", b"checkpoint_id", "checkpoint_ns", b"checkpoint_ns", "subgraphs", b"subgraphs", "thread_id", b"thread_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -807,21 +1146,33 @@ class GetThreadHistoryRequest(_message.Message):
     THREAD_ID_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
     BEFORE_CHECKPOINT_ID_FIELD_NUMBER: _builtins.int
+    METADATA_JSON_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_NS_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_ID_FIELD_NUMBER: _builtins.int
     thread_id: _builtins.str
     limit: _builtins.int
     """At most this many states, newest first (default 20, at most 1000)."""
     before_checkpoint_id: _builtins.str
     """Only checkpoints older than this one."""
+    metadata_json: _builtins.bytes
+    """Only checkpoints whose metadata contains this JSON object."""
+    checkpoint_ns: _builtins.str
+    """A subgraph's history; empty for the root graph."""
+    checkpoint_id: _builtins.str
+    """Start at this checkpoint (it and older ones); empty for the latest."""
     def __init__(
         self,
         *,
         thread_id: _builtins.str = ...,
         limit: _builtins.int = ...,
         before_checkpoint_id: _builtins.str = ...,
+        metadata_json: _builtins.bytes = ...,
+        checkpoint_ns: _builtins.str = ...,
+        checkpoint_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["before_checkpoint_id", b"before_checkpoint_id", "limit", b"limit", "thread_id", b"thread_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["before_checkpoint_id", b"before_checkpoint_id", "checkpoint_id", b"checkpoint_id", "checkpoint_ns", b"checkpoint_ns", "limit", b"limit", "metadata_json", b"metadata_json", "thread_id", b"thread_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -881,3 +1232,48 @@ class ListGraphsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListGraphsResponse: _TypeAlias = ListGraphsResponse  # noqa: Y015
+
+@_typing.final
+class GetGraphRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRAPH_FIELD_NUMBER: _builtins.int
+    XRAY_FIELD_NUMBER: _builtins.int
+    graph: _builtins.str
+    xray: _builtins.int
+    """How deep to draw subgraphs: 0 not at all, N levels, -1 every level (xray=True)."""
+    def __init__(
+        self,
+        *,
+        graph: _builtins.str = ...,
+        xray: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["graph", b"graph", "xray", b"xray"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetGraphRequest: _TypeAlias = GetGraphRequest  # noqa: Y015
+
+@_typing.final
+class GetGraphResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAWING_JSON_FIELD_NUMBER: _builtins.int
+    drawing_json: _builtins.bytes
+    """`graph.get_graph(xray=…).to_json()`: {"nodes": [{id, type, data, metadata?}],
+    "edges": [{source, target, conditional, data?}]}.
+    """
+    def __init__(
+        self,
+        *,
+        drawing_json: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["drawing_json", b"drawing_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetGraphResponse: _TypeAlias = GetGraphResponse  # noqa: Y015

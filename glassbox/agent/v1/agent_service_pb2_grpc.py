@@ -98,10 +98,30 @@ class AgentServiceStub:
                 request_serializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.GetThreadHistoryRequest.SerializeToString,
                 response_deserializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.GetThreadHistoryResponse.FromString,
                 _registered_method=True)
+        self.UpdateThread = channel.unary_unary(
+                '/glassbox.agent.v1.AgentService/UpdateThread',
+                request_serializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.UpdateThreadRequest.SerializeToString,
+                response_deserializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.UpdateThreadResponse.FromString,
+                _registered_method=True)
+        self.UpdateThreadState = channel.unary_unary(
+                '/glassbox.agent.v1.AgentService/UpdateThreadState',
+                request_serializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.UpdateThreadStateRequest.SerializeToString,
+                response_deserializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.UpdateThreadStateResponse.FromString,
+                _registered_method=True)
+        self.DeleteRun = channel.unary_unary(
+                '/glassbox.agent.v1.AgentService/DeleteRun',
+                request_serializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.DeleteRunRequest.SerializeToString,
+                response_deserializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.DeleteRunResponse.FromString,
+                _registered_method=True)
         self.ListGraphs = channel.unary_unary(
                 '/glassbox.agent.v1.AgentService/ListGraphs',
                 request_serializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.ListGraphsRequest.SerializeToString,
                 response_deserializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.ListGraphsResponse.FromString,
+                _registered_method=True)
+        self.GetGraph = channel.unary_unary(
+                '/glassbox.agent.v1.AgentService/GetGraph',
+                request_serializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.GetGraphRequest.SerializeToString,
+                response_deserializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.GetGraphResponse.FromString,
                 _registered_method=True)
 
 
@@ -187,8 +207,37 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateThread(self, request, context):
+        """Merges a JSON object into a thread's metadata (keys set to null are removed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateThreadState(self, request, context):
+        """Writes state as if a node had returned it (LangGraph's `update_state`): a new
+        checkpoint, source "update". THREAD_BUSY while a run is running on the thread.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRun(self, request, context):
+        """Deletes a run that has ended (its record; its checkpoints stay).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListGraphs(self, request, context):
         """The graphs this service hosts, with their input and state JSON schemas.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetGraph(self, request, context):
+        """One graph's drawing: nodes and edges, as LangGraph's `get_graph().to_json()` gives it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -257,10 +306,30 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     request_deserializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.GetThreadHistoryRequest.FromString,
                     response_serializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.GetThreadHistoryResponse.SerializeToString,
             ),
+            'UpdateThread': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateThread,
+                    request_deserializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.UpdateThreadRequest.FromString,
+                    response_serializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.UpdateThreadResponse.SerializeToString,
+            ),
+            'UpdateThreadState': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateThreadState,
+                    request_deserializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.UpdateThreadStateRequest.FromString,
+                    response_serializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.UpdateThreadStateResponse.SerializeToString,
+            ),
+            'DeleteRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRun,
+                    request_deserializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.DeleteRunRequest.FromString,
+                    response_serializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.DeleteRunResponse.SerializeToString,
+            ),
             'ListGraphs': grpc.unary_unary_rpc_method_handler(
                     servicer.ListGraphs,
                     request_deserializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.ListGraphsRequest.FromString,
                     response_serializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.ListGraphsResponse.SerializeToString,
+            ),
+            'GetGraph': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGraph,
+                    request_deserializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.GetGraphRequest.FromString,
+                    response_serializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.GetGraphResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -602,6 +671,87 @@ class AgentService:
             _registered_method=True)
 
     @staticmethod
+    def UpdateThread(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/glassbox.agent.v1.AgentService/UpdateThread',
+            glassbox_dot_agent_dot_v1_dot_agent__service__pb2.UpdateThreadRequest.SerializeToString,
+            glassbox_dot_agent_dot_v1_dot_agent__service__pb2.UpdateThreadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateThreadState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/glassbox.agent.v1.AgentService/UpdateThreadState',
+            glassbox_dot_agent_dot_v1_dot_agent__service__pb2.UpdateThreadStateRequest.SerializeToString,
+            glassbox_dot_agent_dot_v1_dot_agent__service__pb2.UpdateThreadStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/glassbox.agent.v1.AgentService/DeleteRun',
+            glassbox_dot_agent_dot_v1_dot_agent__service__pb2.DeleteRunRequest.SerializeToString,
+            glassbox_dot_agent_dot_v1_dot_agent__service__pb2.DeleteRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListGraphs(request,
             target,
             options=(),
@@ -618,6 +768,33 @@ class AgentService:
             '/glassbox.agent.v1.AgentService/ListGraphs',
             glassbox_dot_agent_dot_v1_dot_agent__service__pb2.ListGraphsRequest.SerializeToString,
             glassbox_dot_agent_dot_v1_dot_agent__service__pb2.ListGraphsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGraph(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/glassbox.agent.v1.AgentService/GetGraph',
+            glassbox_dot_agent_dot_v1_dot_agent__service__pb2.GetGraphRequest.SerializeToString,
+            glassbox_dot_agent_dot_v1_dot_agent__service__pb2.GetGraphResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -52,8 +52,18 @@ class AgentServiceStub:
     DeleteThread: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.DeleteThreadRequest, _agent_service_pb2.DeleteThreadResponse]
     GetThreadState: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.GetThreadStateRequest, _agent_service_pb2.GetThreadStateResponse]
     GetThreadHistory: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.GetThreadHistoryRequest, _agent_service_pb2.GetThreadHistoryResponse]
+    UpdateThread: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.UpdateThreadRequest, _agent_service_pb2.UpdateThreadResponse]
+    """Merges a JSON object into a thread's metadata (keys set to null are removed)."""
+    UpdateThreadState: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.UpdateThreadStateRequest, _agent_service_pb2.UpdateThreadStateResponse]
+    """Writes state as if a node had returned it (LangGraph's `update_state`): a new
+    checkpoint, source "update". THREAD_BUSY while a run is running on the thread.
+    """
+    DeleteRun: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.DeleteRunRequest, _agent_service_pb2.DeleteRunResponse]
+    """Deletes a run that has ended (its record; its checkpoints stay)."""
     ListGraphs: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.ListGraphsRequest, _agent_service_pb2.ListGraphsResponse]
     """The graphs this service hosts, with their input and state JSON schemas."""
+    GetGraph: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.GetGraphRequest, _agent_service_pb2.GetGraphResponse]
+    """One graph's drawing: nodes and edges, as LangGraph's `get_graph().to_json()` gives it."""
 
 @_typing.type_check_only
 class AgentServiceAsyncStub(AgentServiceStub):
@@ -79,8 +89,18 @@ class AgentServiceAsyncStub(AgentServiceStub):
     DeleteThread: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.DeleteThreadRequest, _agent_service_pb2.DeleteThreadResponse]  # type: ignore[assignment]
     GetThreadState: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.GetThreadStateRequest, _agent_service_pb2.GetThreadStateResponse]  # type: ignore[assignment]
     GetThreadHistory: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.GetThreadHistoryRequest, _agent_service_pb2.GetThreadHistoryResponse]  # type: ignore[assignment]
+    UpdateThread: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.UpdateThreadRequest, _agent_service_pb2.UpdateThreadResponse]  # type: ignore[assignment]
+    """Merges a JSON object into a thread's metadata (keys set to null are removed)."""
+    UpdateThreadState: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.UpdateThreadStateRequest, _agent_service_pb2.UpdateThreadStateResponse]  # type: ignore[assignment]
+    """Writes state as if a node had returned it (LangGraph's `update_state`): a new
+    checkpoint, source "update". THREAD_BUSY while a run is running on the thread.
+    """
+    DeleteRun: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.DeleteRunRequest, _agent_service_pb2.DeleteRunResponse]  # type: ignore[assignment]
+    """Deletes a run that has ended (its record; its checkpoints stay)."""
     ListGraphs: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.ListGraphsRequest, _agent_service_pb2.ListGraphsResponse]  # type: ignore[assignment]
     """The graphs this service hosts, with their input and state JSON schemas."""
+    GetGraph: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.GetGraphRequest, _agent_service_pb2.GetGraphResponse]  # type: ignore[assignment]
+    """One graph's drawing: nodes and edges, as LangGraph's `get_graph().to_json()` gives it."""
 
 class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
     """Runs LangGraph graphs on threads and streams everything they do.
@@ -177,11 +197,45 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_agent_service_pb2.GetThreadHistoryResponse, _abc.Awaitable[_agent_service_pb2.GetThreadHistoryResponse]]: ...
 
     @_abc_1.abstractmethod
+    def UpdateThread(
+        self,
+        request: _agent_service_pb2.UpdateThreadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agent_service_pb2.UpdateThreadResponse, _abc.Awaitable[_agent_service_pb2.UpdateThreadResponse]]:
+        """Merges a JSON object into a thread's metadata (keys set to null are removed)."""
+
+    @_abc_1.abstractmethod
+    def UpdateThreadState(
+        self,
+        request: _agent_service_pb2.UpdateThreadStateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agent_service_pb2.UpdateThreadStateResponse, _abc.Awaitable[_agent_service_pb2.UpdateThreadStateResponse]]:
+        """Writes state as if a node had returned it (LangGraph's `update_state`): a new
+        checkpoint, source "update". THREAD_BUSY while a run is running on the thread.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteRun(
+        self,
+        request: _agent_service_pb2.DeleteRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agent_service_pb2.DeleteRunResponse, _abc.Awaitable[_agent_service_pb2.DeleteRunResponse]]:
+        """Deletes a run that has ended (its record; its checkpoints stay)."""
+
+    @_abc_1.abstractmethod
     def ListGraphs(
         self,
         request: _agent_service_pb2.ListGraphsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_agent_service_pb2.ListGraphsResponse, _abc.Awaitable[_agent_service_pb2.ListGraphsResponse]]:
         """The graphs this service hosts, with their input and state JSON schemas."""
+
+    @_abc_1.abstractmethod
+    def GetGraph(
+        self,
+        request: _agent_service_pb2.GetGraphRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agent_service_pb2.GetGraphResponse, _abc.Awaitable[_agent_service_pb2.GetGraphResponse]]:
+        """One graph's drawing: nodes and edges, as LangGraph's `get_graph().to_json()` gives it."""
 
 def add_AgentServiceServicer_to_server(servicer: AgentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

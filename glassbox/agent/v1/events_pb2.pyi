@@ -41,6 +41,11 @@ class _StreamModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StreamMode
     STREAM_MODE_CHECKPOINTS: _StreamMode.ValueType  # 7
     STREAM_MODE_TOOLS: _StreamMode.ValueType  # 8
     """Tool execution: started (with input), output deltas, finished (with output), error."""
+    STREAM_MODE_EVENTS: _StreamMode.ValueType  # 9
+    """LangChain's callback events (`astream_events(version="v2")`: on_chain_start,
+    on_chat_model_stream, …), as LangGraph Server streams them for `stream_mode="events"`.
+    Much slower than the other modes: ask only when a client wants these.
+    """
 
 class StreamMode(_StreamMode, metaclass=_StreamModeEnumTypeWrapper):
     """The stream modes a run can ask for. Each mode switches on one family of events."""
@@ -60,6 +65,11 @@ STREAM_MODE_TASKS: StreamMode.ValueType  # 6
 STREAM_MODE_CHECKPOINTS: StreamMode.ValueType  # 7
 STREAM_MODE_TOOLS: StreamMode.ValueType  # 8
 """Tool execution: started (with input), output deltas, finished (with output), error."""
+STREAM_MODE_EVENTS: StreamMode.ValueType  # 9
+"""LangChain's callback events (`astream_events(version="v2")`: on_chain_start,
+on_chat_model_stream, …), as LangGraph Server streams them for `stream_mode="events"`.
+Much slower than the other modes: ask only when a client wants these.
+"""
 Global___StreamMode: _TypeAlias = StreamMode  # noqa: Y015
 
 class _RunStatus:
@@ -117,6 +127,7 @@ class RunEvent(_message.Message):
     INTERRUPT_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     RUN_ENDED_FIELD_NUMBER: _builtins.int
+    LANGCHAIN_EVENT_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     thread_id: _builtins.str
     epoch: _builtins.str
@@ -159,6 +170,10 @@ class RunEvent(_message.Message):
     def error(self) -> Global___ErrorEvent: ...
     @_builtins.property
     def run_ended(self) -> Global___RunEnded: ...
+    @_builtins.property
+    def langchain_event(self) -> Global___LangChainEvent:
+        """STREAM_MODE_EVENTS: one LangChain callback event."""
+
     def __init__(
         self,
         *,
@@ -181,12 +196,13 @@ class RunEvent(_message.Message):
         interrupt: Global___InterruptEvent | None = ...,
         error: Global___ErrorEvent | None = ...,
         run_ended: Global___RunEnded | None = ...,
+        langchain_event: Global___LangChainEvent | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "custom", b"custom", "debug", b"debug", "error", b"error", "interrupt", b"interrupt", "message_complete", b"message_complete", "message_delta", b"message_delta", "payload", b"payload", "run_ended", b"run_ended", "run_started", b"run_started", "task", b"task", "time", b"time", "tool_call", b"tool_call", "updates", b"updates", "values", b"values"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "custom", b"custom", "debug", b"debug", "error", b"error", "interrupt", b"interrupt", "langchain_event", b"langchain_event", "message_complete", b"message_complete", "message_delta", b"message_delta", "payload", b"payload", "run_ended", b"run_ended", "run_started", b"run_started", "task", b"task", "time", b"time", "tool_call", b"tool_call", "updates", b"updates", "values", b"values"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "custom", b"custom", "debug", b"debug", "epoch", b"epoch", "error", b"error", "interrupt", b"interrupt", "message_complete", b"message_complete", "message_delta", b"message_delta", "namespace", b"namespace", "payload", b"payload", "run_ended", b"run_ended", "run_id", b"run_id", "run_started", b"run_started", "seq", b"seq", "task", b"task", "thread_id", b"thread_id", "time", b"time", "tool_call", b"tool_call", "updates", b"updates", "values", b"values"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "custom", b"custom", "debug", b"debug", "epoch", b"epoch", "error", b"error", "interrupt", b"interrupt", "langchain_event", b"langchain_event", "message_complete", b"message_complete", "message_delta", b"message_delta", "namespace", b"namespace", "payload", b"payload", "run_ended", b"run_ended", "run_id", b"run_id", "run_started", b"run_started", "seq", b"seq", "task", b"task", "thread_id", b"thread_id", "time", b"time", "tool_call", b"tool_call", "updates", b"updates", "values", b"values"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["run_started", "values", "updates", "message_delta", "message_complete", "tool_call", "custom", "debug", "task", "checkpoint", "interrupt", "error", "run_ended"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["run_started", "values", "updates", "message_delta", "message_complete", "tool_call", "custom", "debug", "task", "checkpoint", "interrupt", "error", "run_ended", "langchain_event"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -271,10 +287,26 @@ class MessageDelta(_message.Message):
     TOKEN_FIELD_NUMBER: _builtins.int
     NODE_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
+    CHUNK_JSON_FIELD_NUMBER: _builtins.int
+    METADATA_JSON_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     token: _builtins.str
     node: _builtins.str
     """The graph node the model ran in."""
+    chunk_json: _builtins.bytes
+    """Set only when the run asked for `message_chunks`. The chunk exactly as LangChain
+    serializes it (type "AIMessageChunk", id, content, tool_call_chunks, usage_metadata,
+    response_metadata, chunk_position, …): a delta, not the sum so far. With
+    `message_chunks` every chunk gets a MessageDelta, also one with only tool-call chunks
+    or no text, and `token` may then be empty.
+    """
+    metadata_json: _builtins.bytes
+    """Set only when the run asked for `message_chunks`, on every delta (so a reader joining
+    mid-message has it): LangGraph's metadata for the chunk as its `messages` mode gives it
+    (langgraph_node, langgraph_step, langgraph_triggers, langgraph_path,
+    langgraph_checkpoint_ns, checkpoint_ns, tags, ls_provider, ls_model_name, …, and the
+    run's config metadata).
+    """
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -284,10 +316,12 @@ class MessageDelta(_message.Message):
         token: _builtins.str = ...,
         node: _builtins.str = ...,
         tags: _abc.Iterable[_builtins.str] | None = ...,
+        chunk_json: _builtins.bytes = ...,
+        metadata_json: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["message_id", b"message_id", "node", b"node", "tags", b"tags", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_json", b"chunk_json", "message_id", b"message_id", "metadata_json", b"metadata_json", "node", b"node", "tags", b"tags", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -305,12 +339,24 @@ class MessageComplete(_message.Message):
     ROLE_FIELD_NUMBER: _builtins.int
     NODE_FIELD_NUMBER: _builtins.int
     MESSAGE_JSON_FIELD_NUMBER: _builtins.int
+    METADATA_JSON_FIELD_NUMBER: _builtins.int
+    UNSTREAMED_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     role: _builtins.str
     """"ai", "human", "tool", "system"."""
     node: _builtins.str
     message_json: _builtins.bytes
     """The message in LangChain's JSON form: type, content, tool_calls, …."""
+    metadata_json: _builtins.bytes
+    """Set only when the run asked for `message_chunks`: LangGraph's metadata for the
+    message (see MessageDelta.metadata_json). For a message LangGraph's `messages` mode
+    gave whole (not as chunks), `message_json` and this are the pair it gave.
+    """
+    unstreamed: _builtins.bool
+    """True when LangGraph's `messages` mode gave this message whole rather than as chunks
+    (a non-streaming model's reply, a tool message): LangGraph Server sends such a message
+    as one `messages` event; a streamed message's complete event is ours alone.
+    """
     def __init__(
         self,
         *,
@@ -318,10 +364,12 @@ class MessageComplete(_message.Message):
         role: _builtins.str = ...,
         node: _builtins.str = ...,
         message_json: _builtins.bytes = ...,
+        metadata_json: _builtins.bytes = ...,
+        unstreamed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["message_id", b"message_id", "message_json", b"message_json", "node", b"node", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message_id", b"message_id", "message_json", b"message_json", "metadata_json", b"metadata_json", "node", b"node", "role", b"role", "unstreamed", b"unstreamed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -486,11 +534,17 @@ class CheckpointEvent(_message.Message):
     NEXT_FIELD_NUMBER: _builtins.int
     VALUES_JSON_FIELD_NUMBER: _builtins.int
     METADATA_JSON_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_NS_FIELD_NUMBER: _builtins.int
     checkpoint_id: _builtins.str
     parent_checkpoint_id: _builtins.str
     step: _builtins.int
     values_json: _builtins.bytes
     metadata_json: _builtins.bytes
+    source: _builtins.str
+    """How the checkpoint came to be: "input", "loop", "update" or "fork"."""
+    checkpoint_ns: _builtins.str
+    """The checkpoint's namespace: empty for the root graph, "child:<task id>" inside one."""
     @_builtins.property
     def next(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -502,10 +556,12 @@ class CheckpointEvent(_message.Message):
         next: _abc.Iterable[_builtins.str] | None = ...,
         values_json: _builtins.bytes = ...,
         metadata_json: _builtins.bytes = ...,
+        source: _builtins.str = ...,
+        checkpoint_ns: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_id", b"checkpoint_id", "metadata_json", b"metadata_json", "next", b"next", "parent_checkpoint_id", b"parent_checkpoint_id", "step", b"step", "values_json", b"values_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_id", b"checkpoint_id", "checkpoint_ns", b"checkpoint_ns", "metadata_json", b"metadata_json", "next", b"next", "parent_checkpoint_id", b"parent_checkpoint_id", "source", b"source", "step", b"step", "values_json", b"values_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -540,10 +596,15 @@ class InterruptEvent(_message.Message):
     VALUE_JSON_FIELD_NUMBER: _builtins.int
     NODE_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
     interrupt_id: _builtins.str
     value_json: _builtins.bytes
     node: _builtins.str
     kind: Global___InterruptEvent.Kind.ValueType
+    task_id: _builtins.str
+    """The task that interrupted (LangGraph Server keys a thread's interrupts by it);
+    empty for a breakpoint.
+    """
     def __init__(
         self,
         *,
@@ -551,14 +612,38 @@ class InterruptEvent(_message.Message):
         value_json: _builtins.bytes = ...,
         node: _builtins.str = ...,
         kind: Global___InterruptEvent.Kind.ValueType = ...,
+        task_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["interrupt_id", b"interrupt_id", "kind", b"kind", "node", b"node", "value_json", b"value_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interrupt_id", b"interrupt_id", "kind", b"kind", "node", b"node", "task_id", b"task_id", "value_json", b"value_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___InterruptEvent: _TypeAlias = InterruptEvent  # noqa: Y015
+
+@_typing.final
+class LangChainEvent(_message.Message):
+    """One LangChain callback event, as `astream_events(version="v2")` yields it: event, name,
+    run_id, parent_ids, tags, metadata, data.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_JSON_FIELD_NUMBER: _builtins.int
+    event_json: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        event_json: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_json", b"event_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LangChainEvent: _TypeAlias = LangChainEvent  # noqa: Y015
 
 @_typing.final
 class ErrorEvent(_message.Message):

@@ -26,21 +26,23 @@ from glassbox.agent.v1 import events_pb2 as glassbox_dot_agent_dot_v1_dot_events
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!glassbox/agent/v1/resources.proto\x12\x11glassbox.agent.v1\x1a\x1eglassbox/agent/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x01\n\x06Thread\x12\x11\n\tthread_id\x18\x01 \x01(\t\x12\r\n\x05graph\x18\x02 \x01(\t\x12/\n\x06status\x18\x03 \x01(\x0e\x32\x1f.glassbox.agent.v1.ThreadStatus\x12\x15\n\rmetadata_json\x18\x04 \x01(\x0c\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xab\x02\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tthread_id\x18\x02 \x01(\t\x12\r\n\x05graph\x18\x03 \x01(\t\x12,\n\x06status\x18\x04 \x01(\x0e\x32\x1c.glassbox.agent.v1.RunStatus\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x1d.glassbox.agent.v1.ErrorEvent\x12\x15\n\rmetadata_json\x18\x08 \x01(\x0c\x12\r\n\x05\x65poch\x18\t \x01(\t\x12\x10\n\x08last_seq\x18\n \x01(\x04\"\xe3\x01\n\x0bThreadState\x12\x13\n\x0bvalues_json\x18\x01 \x01(\x0c\x12\x0c\n\x04next\x18\x02 \x03(\t\x12\x15\n\rcheckpoint_id\x18\x03 \x01(\t\x12\x1c\n\x14parent_checkpoint_id\x18\x04 \x01(\t\x12\x15\n\rmetadata_json\x18\x05 \x01(\x0c\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\ninterrupts\x18\x07 \x03(\x0b\x32!.glassbox.agent.v1.InterruptEvent\"\x8b\x01\n\x05Graph\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x19\n\x11input_schema_json\x18\x03 \x01(\x0c\x12\x19\n\x11state_schema_json\x18\x04 \x01(\x0c\x12\x1a\n\x12output_schema_json\x18\x05 \x01(\x0c\x12\r\n\x05nodes\x18\x06 \x03(\t*\x95\x01\n\x0cThreadStatus\x12\x1d\n\x19THREAD_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12THREAD_STATUS_IDLE\x10\x01\x12\x16\n\x12THREAD_STATUS_BUSY\x10\x02\x12\x1d\n\x19THREAD_STATUS_INTERRUPTED\x10\x03\x12\x17\n\x13THREAD_STATUS_ERROR\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!glassbox/agent/v1/resources.proto\x12\x11glassbox.agent.v1\x1a\x1eglassbox/agent/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x02\n\x06Thread\x12\x11\n\tthread_id\x18\x01 \x01(\t\x12\r\n\x05graph\x18\x02 \x01(\t\x12/\n\x06status\x18\x03 \x01(\x0e\x32\x1f.glassbox.agent.v1.ThreadStatus\x12\x15\n\rmetadata_json\x18\x04 \x01(\x0c\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bvalues_json\x18\x07 \x01(\x0c\x12\x35\n\ninterrupts\x18\x08 \x03(\x0b\x32!.glassbox.agent.v1.InterruptEvent\"\xab\x02\n\x03Run\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tthread_id\x18\x02 \x01(\t\x12\r\n\x05graph\x18\x03 \x01(\t\x12,\n\x06status\x18\x04 \x01(\x0e\x32\x1c.glassbox.agent.v1.RunStatus\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x1d.glassbox.agent.v1.ErrorEvent\x12\x15\n\rmetadata_json\x18\x08 \x01(\x0c\x12\r\n\x05\x65poch\x18\t \x01(\t\x12\x10\n\x08last_seq\x18\n \x01(\x04\"\xc6\x02\n\x0bThreadState\x12\x13\n\x0bvalues_json\x18\x01 \x01(\x0c\x12\x0c\n\x04next\x18\x02 \x03(\t\x12\x15\n\rcheckpoint_id\x18\x03 \x01(\t\x12\x1c\n\x14parent_checkpoint_id\x18\x04 \x01(\t\x12\x15\n\rmetadata_json\x18\x05 \x01(\x0c\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\ninterrupts\x18\x07 \x03(\x0b\x32!.glassbox.agent.v1.InterruptEvent\x12,\n\x05tasks\x18\x08 \x03(\x0b\x32\x1d.glassbox.agent.v1.ThreadTask\x12\x15\n\rcheckpoint_ns\x18\t \x01(\t\x12\x1c\n\x14parent_checkpoint_ns\x18\n \x01(\t\"\xd5\x01\n\nThreadTask\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x03(\t\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x35\n\ninterrupts\x18\x05 \x03(\x0b\x32!.glassbox.agent.v1.InterruptEvent\x12\x15\n\rcheckpoint_ns\x18\x06 \x01(\t\x12-\n\x05state\x18\x07 \x01(\x0b\x32\x1e.glassbox.agent.v1.ThreadState\x12\x13\n\x0bresult_json\x18\x08 \x01(\x0c\"\xc4\x01\n\x05Graph\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x19\n\x11input_schema_json\x18\x03 \x01(\x0c\x12\x19\n\x11state_schema_json\x18\x04 \x01(\x0c\x12\x1a\n\x12output_schema_json\x18\x05 \x01(\x0c\x12\r\n\x05nodes\x18\x06 \x03(\t\x12\x1a\n\x12\x63onfig_schema_json\x18\x07 \x01(\x0c\x12\x1b\n\x13\x63ontext_schema_json\x18\x08 \x01(\x0c*\x95\x01\n\x0cThreadStatus\x12\x1d\n\x19THREAD_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12THREAD_STATUS_IDLE\x10\x01\x12\x16\n\x12THREAD_STATUS_BUSY\x10\x02\x12\x1d\n\x19THREAD_STATUS_INTERRUPTED\x10\x03\x12\x17\n\x13THREAD_STATUS_ERROR\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'glassbox.agent.v1.resources_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_THREADSTATUS']._serialized_start=1009
-  _globals['_THREADSTATUS']._serialized_end=1158
+  _globals['_THREADSTATUS']._serialized_start=1457
+  _globals['_THREADSTATUS']._serialized_end=1606
   _globals['_THREAD']._serialized_start=122
-  _globals['_THREAD']._serialized_end=332
-  _globals['_RUN']._serialized_start=335
-  _globals['_RUN']._serialized_end=634
-  _globals['_THREADSTATE']._serialized_start=637
-  _globals['_THREADSTATE']._serialized_end=864
-  _globals['_GRAPH']._serialized_start=867
-  _globals['_GRAPH']._serialized_end=1006
+  _globals['_THREAD']._serialized_end=408
+  _globals['_RUN']._serialized_start=411
+  _globals['_RUN']._serialized_end=710
+  _globals['_THREADSTATE']._serialized_start=713
+  _globals['_THREADSTATE']._serialized_end=1039
+  _globals['_THREADTASK']._serialized_start=1042
+  _globals['_THREADTASK']._serialized_end=1255
+  _globals['_GRAPH']._serialized_start=1258
+  _globals['_GRAPH']._serialized_end=1454
 # @@protoc_insertion_point(module_scope)

@@ -58,14 +58,24 @@ class Thread(_message.Message):
     METADATA_JSON_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    VALUES_JSON_FIELD_NUMBER: _builtins.int
+    INTERRUPTS_FIELD_NUMBER: _builtins.int
     thread_id: _builtins.str
     graph: _builtins.str
     status: Global___ThreadStatus.ValueType
     metadata_json: _builtins.bytes
+    values_json: _builtins.bytes
+    """The latest state values (JSON), as the thread's newest checkpoint holds them; empty
+    before the first checkpoint.
+    """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def interrupts(self) -> _containers.RepeatedCompositeFieldContainer[_events_pb2.InterruptEvent]:
+        """What the thread is paused at (each with its task_id); empty unless interrupted."""
+
     def __init__(
         self,
         *,
@@ -75,10 +85,12 @@ class Thread(_message.Message):
         metadata_json: _builtins.bytes = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        values_json: _builtins.bytes = ...,
+        interrupts: _abc.Iterable[_events_pb2.InterruptEvent] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "graph", b"graph", "metadata_json", b"metadata_json", "status", b"status", "thread_id", b"thread_id", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "graph", b"graph", "interrupts", b"interrupts", "metadata_json", b"metadata_json", "status", b"status", "thread_id", b"thread_id", "updated_at", b"updated_at", "values_json", b"values_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -147,10 +159,16 @@ class ThreadState(_message.Message):
     METADATA_JSON_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     INTERRUPTS_FIELD_NUMBER: _builtins.int
+    TASKS_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_NS_FIELD_NUMBER: _builtins.int
+    PARENT_CHECKPOINT_NS_FIELD_NUMBER: _builtins.int
     values_json: _builtins.bytes
     checkpoint_id: _builtins.str
     parent_checkpoint_id: _builtins.str
     metadata_json: _builtins.bytes
+    checkpoint_ns: _builtins.str
+    """The checkpoint's namespace: empty for the root graph."""
+    parent_checkpoint_ns: _builtins.str
     @_builtins.property
     def next(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Nodes that run next; empty when the thread is done."""
@@ -160,6 +178,10 @@ class ThreadState(_message.Message):
     @_builtins.property
     def interrupts(self) -> _containers.RepeatedCompositeFieldContainer[_events_pb2.InterruptEvent]:
         """What the thread is paused at."""
+
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___ThreadTask]:
+        """The tasks of the next step (LangGraph's `StateSnapshot.tasks`)."""
 
     def __init__(
         self,
@@ -171,14 +193,69 @@ class ThreadState(_message.Message):
         metadata_json: _builtins.bytes = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         interrupts: _abc.Iterable[_events_pb2.InterruptEvent] | None = ...,
+        tasks: _abc.Iterable[Global___ThreadTask] | None = ...,
+        checkpoint_ns: _builtins.str = ...,
+        parent_checkpoint_ns: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_id", b"checkpoint_id", "created_at", b"created_at", "interrupts", b"interrupts", "metadata_json", b"metadata_json", "next", b"next", "parent_checkpoint_id", b"parent_checkpoint_id", "values_json", b"values_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_id", b"checkpoint_id", "checkpoint_ns", b"checkpoint_ns", "created_at", b"created_at", "interrupts", b"interrupts", "metadata_json", b"metadata_json", "next", b"next", "parent_checkpoint_id", b"parent_checkpoint_id", "parent_checkpoint_ns", b"parent_checkpoint_ns", "tasks", b"tasks", "values_json", b"values_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ThreadState: _TypeAlias = ThreadState  # noqa: Y015
+
+@_typing.final
+class ThreadTask(_message.Message):
+    """A task of a thread's next step: a node about to run, running, paused or failed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    INTERRUPTS_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_NS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    RESULT_JSON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    name: _builtins.str
+    error: _builtins.str
+    """Set when the task raised: the error as LangGraph recorded it."""
+    checkpoint_ns: _builtins.str
+    """A subgraph task's checkpoint namespace (its state lives there); empty otherwise."""
+    result_json: _builtins.bytes
+    """The task's writes (JSON) when it finished but the step did not; empty otherwise."""
+    @_builtins.property
+    def path(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """LangGraph's task path, each element as text, e.g. ["__pregel_pull", "tools"]."""
+
+    @_builtins.property
+    def interrupts(self) -> _containers.RepeatedCompositeFieldContainer[_events_pb2.InterruptEvent]: ...
+    @_builtins.property
+    def state(self) -> Global___ThreadState:
+        """The subgraph's state, when the caller asked for subgraphs."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        path: _abc.Iterable[_builtins.str] | None = ...,
+        error: _builtins.str = ...,
+        interrupts: _abc.Iterable[_events_pb2.InterruptEvent] | None = ...,
+        checkpoint_ns: _builtins.str = ...,
+        state: Global___ThreadState | None = ...,
+        result_json: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_ns", b"checkpoint_ns", "error", b"error", "id", b"id", "interrupts", b"interrupts", "name", b"name", "path", b"path", "result_json", b"result_json", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ThreadTask: _TypeAlias = ThreadTask  # noqa: Y015
 
 @_typing.final
 class Graph(_message.Message):
@@ -190,11 +267,17 @@ class Graph(_message.Message):
     STATE_SCHEMA_JSON_FIELD_NUMBER: _builtins.int
     OUTPUT_SCHEMA_JSON_FIELD_NUMBER: _builtins.int
     NODES_FIELD_NUMBER: _builtins.int
+    CONFIG_SCHEMA_JSON_FIELD_NUMBER: _builtins.int
+    CONTEXT_SCHEMA_JSON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     description: _builtins.str
     input_schema_json: _builtins.bytes
     state_schema_json: _builtins.bytes
     output_schema_json: _builtins.bytes
+    config_schema_json: _builtins.bytes
+    """JSON schema of the run config's `configurable` (may be empty)."""
+    context_schema_json: _builtins.bytes
+    """JSON schema of the graph's runtime context (`context_schema`; may be empty)."""
     @_builtins.property
     def nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -206,10 +289,12 @@ class Graph(_message.Message):
         state_schema_json: _builtins.bytes = ...,
         output_schema_json: _builtins.bytes = ...,
         nodes: _abc.Iterable[_builtins.str] | None = ...,
+        config_schema_json: _builtins.bytes = ...,
+        context_schema_json: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "input_schema_json", b"input_schema_json", "name", b"name", "nodes", b"nodes", "output_schema_json", b"output_schema_json", "state_schema_json", b"state_schema_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_schema_json", b"config_schema_json", "context_schema_json", b"context_schema_json", "description", b"description", "input_schema_json", b"input_schema_json", "name", b"name", "nodes", b"nodes", "output_schema_json", b"output_schema_json", "state_schema_json", b"state_schema_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

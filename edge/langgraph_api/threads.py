@@ -1,0 +1,360 @@
+"""Threads, their state and history, as LangGraph Server serves them.
+
+    POST /threads                       GET|PATCH|DELETE /threads/{id}
+    POST /threads/search                POST /threads/count
+    GET  /threads/{id}/state            GET /threads/{id}/state/{checkpoint_id}
+    POST /threads/{id}/state            POST /threads/{id}/state/checkpoint
+    POST /threads/{id}/history          GET /threads/{id}/history
+
+Ownership is the agent service's: every call goes as the caller, so another principal's
+thread is simply not found.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from edge.endpoints import ID, NAME, THREAD_ID, Call, Param, json_response, no_nul
+from edge.langgraph_api import query, resources
+from edge.langgraph_api.assistants import resolve
+from edge.langgraph_api.errors import UnsupportedFieldError
+from edge.langgraph_api.route import route
+from glassbox.agent.v1 import resources_pb2
+from glassbox.client import AgentClient
+from glassbox.errors import InvalidRequestError, ThreadExistsError
+
+CREATE_BODY: dict[str, Any] = no_nul(
+    {
+        "type": "object",
+        "properties": {
+            "thread_id": {"type": ["string", "null"], "maxLength": 128},
+            "metadata": {"type": ["object", "null"]},
+            "if_exists": {"enum": ["raise", "do_nothing", None]},
+            "graph_id": {"type": ["string", "null"]},
+            "supersteps": {"type": ["array", "null"]},
+            "ttl": {"type": ["object", "integer", "null"]},
+        },
+        "additionalProperties": False,
+    }
+)
+
+
+async def default_graph(call: Call) -> str:
+    """The graph of a thread created without one: the only one hosted, else the edge's
+    default (--chat-graph). LangGraph threads have no graph until a run; ours name one."""
+    graphs = [g.name for g in await call.client.list_graphs()]
+    if len(graphs) == 1:
+        return graphs[0]
+    if call.state.config.chat_graph in graphs:
+        return call.state.config.chat_graph
+    raise InvalidRequestError(
+        f"metadata.graph_id: name the graph the thread is for (one of {', '.join(graphs)})"
+    )
+
+
+async def rendered(client: AgentClient, thread: resources_pb2.Thread) -> dict[str, Any]:
+    """A Thread with its values and interrupts (read from its state when the contract's
+    Thread does not carry them)."""
+    if hasattr(thread, "values_json"):
+        return resources.thread(thread)
+    return resources.thread(thread, await client.get_thread_state(thread.thread_id))
+
+
+@route("threads_create", body=CREATE_BODY)
+async def create(call: Call) -> Response:
+    body = call.body
+    for field in ("supersteps", "ttl"):
+        if body.get(field):
+            raise UnsupportedFieldError(field)
+    metadata = dict(body.get("metadata") or {})
+    graph_id = body.get("graph_id") or metadata.get("graph_id")
+    graph = (await resolve(call.client, graph_id)).name if graph_id else await default_graph(call)
+    thread_id = body.get("thread_id") or ""
+    do_nothing = body.get("if_exists") == "do_nothing"
+    try:
+        thread = await call.client.create_thread(
+            graph, thread_id=thread_id, metadata=metadata, if_exists_return=do_nothing
+        )
+    except ThreadExistsError as exc:
+        raise ThreadExistsError(f"Thread {thread_id} already exists: {exc.message}") from None
+    return json_response(await rendered(call.client, thread))
+
+
+@route("threads_get", params=[THREAD_ID])
+async def get(call: Call) -> Response:
+    thread = await call.client.get_thread(call.params["thread_id"])
+    return json_response(await rendered(call.client, thread))
+
+
+PATCH_BODY: dict[str, Any] = no_nul(
+    {
+        "type": "object",
+        "properties": {
+            "metadata": {"type": ["object", "null"]},
+            "ttl": {"type": ["object", "integer", "null"]},
+        },
+        "additionalProperties": False,
+    }
+)
+
+
+@route("threads_patch", params=[THREAD_ID], body=PATCH_BODY)
+async def patch(call: Call) -> Response:
+    if call.body.get("ttl"):
+        raise UnsupportedFieldError("ttl")
+    update = getattr(call.client, "update_thread", None)
+    if update is None:
+        raise UnsupportedFieldError("PATCH /threads/{id}", "the agent cannot update metadata")
+    thread = await update(call.params["thread_id"], metadata=call.body.get("metadata") or {})
+    if call.request.headers.get("prefer", "").replace(" ", "") == "return=minimal":
+        return Response(status_code=204)
+    return json_response(await rendered(call.client, thread))
+
+
+@route("threads_delete", params=[THREAD_ID])
+async def delete(call: Call) -> Response:
+    await call.client.delete_thread(call.params["thread_id"])
+    return Response(status_code=204)
+
+
+SEARCH_BODY: dict[str, Any] = no_nul(
+    {
+        "type": "object",
+        "properties": {
+            "metadata": {"type": ["object", "null"]},
+            "values": {"type": ["object", "null"]},
+            "ids": {"type": ["array", "null"], "items": {"type": "string"}},
+            "status": {"enum": ["idle", "busy", "interrupted", "error", None]},
+            "limit": {"type": "integer", "minimum": 0, "maximum": 1000},
+            "offset": {"type": "integer", "minimum": 0},
+            "sort_by": {
+                "enum": [
+                    "thread_id",
+                    "status",
+                    "created_at",
+                    "updated_at",
+                    "state_updated_at",
+                    None,
+                ]
+            },
+            "sort_order": {"enum": ["asc", "desc", None]},
+            "select": {"type": ["array", "null"], "items": {"type": "string"}},
+            "extract": {"type": ["object", "null"]},
+        },
+        "additionalProperties": False,
+    }
+)
+
+
+async def _search(call: Call, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], bool]:
+    """The caller's threads matching the body, a page of them, and whether more follow."""
+    body = call.body
+    metadata = dict(body.get("metadata") or {})
+    graph = ""
+    if "graph_id" in metadata:
+        graph = str(metadata.pop("graph_id"))
+    if "assistant_id" in metadata:
+        by_assistant = (await resolve(call.client, str(metadata.pop("assistant_id")))).name
+        if graph and graph != by_assistant:
+            return [], False
+        graph = by_assistant
+    for field in ("values", "extract"):
+        if body.get(field):
+            raise UnsupportedFieldError(field)
+    search = getattr(call.client, "search_threads", None)
+    if search is not None:
+        threads, more = await search(
+            graph=graph,
+            metadata=metadata,
+            status=body.get("status") or "",
+            ids=body.get("ids") or (),
+            limit=limit,
+            offset=offset,
+            sort_by=body.get("sort_by") or "updated_at",
+            ascending=body.get("sort_order") == "asc",
+        )
+    else:
+        if metadata:
+            raise UnsupportedFieldError(f"metadata.{next(iter(metadata))}", "only graph_id")
+        for field in ("status", "ids", "sort_by", "sort_order"):
+            if body.get(field):
+                raise UnsupportedFieldError(field)
+        page = await call.client.list_threads(
+            graph=graph, page_size=limit, page_token=str(offset) if offset else ""
+        )
+        threads, more = list(page.threads), bool(page.next_page_token)
+    return [await rendered(call.client, t) for t in threads], more
+
+
+@route("threads_search", body=SEARCH_BODY)
+async def search(call: Call) -> Response:
+    limit, offset = call.body.get("limit", 10), call.body.get("offset", 0)
+    found, more = await _search(call, limit=limit, offset=offset)
+    select = call.body.get("select")
+    if select:
+        found = [{k: v for k, v in t.items() if k in select} for t in found]
+    headers = {"X-Pagination-Next": str(offset + limit)} if more else {}
+    return json_response(found, headers=headers)
+
+
+# -- state and history --------------------------------------------------------------------
+
+CHECKPOINT_ID = Param("checkpoint_id", "path", ID)
+CHECKPOINT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "checkpoint_id": {"type": ["string", "null"]},
+        "checkpoint_ns": {"type": ["string", "null"]},
+        "checkpoint_map": {"type": ["object", "null"]},
+        "thread_id": {"type": ["string", "null"]},
+    },
+}
+
+
+async def _state(call: Call, checkpoint_id: str, subgraphs: bool, ns: str = "") -> Response:
+    if subgraphs or ns:
+        kwargs: dict[str, Any] = {"subgraphs": subgraphs, "checkpoint_ns": ns}
+        if "subgraphs" not in _state_options(call.client):
+            raise UnsupportedFieldError("subgraphs" if subgraphs else "checkpoint.checkpoint_ns")
+    else:
+        kwargs = {}
+    thread_id = call.params["thread_id"]
+    state = await call.client.get_thread_state(thread_id, checkpoint_id=checkpoint_id, **kwargs)
+    return json_response(resources.thread_state(thread_id, state))
+
+
+def _state_options(client: AgentClient) -> set[str]:
+    return set(client.get_thread_state.__code__.co_varnames)
+
+
+@route("threads_state", params=[THREAD_ID, Param("checkpoint_id", "query", NAME)])
+async def state(call: Call) -> Response:
+    q = call.request.query_params
+    return await _state(call, call.params.get("checkpoint_id", ""), query.flag(q, "subgraphs"))
+
+
+@route("threads_state_at", params=[THREAD_ID, CHECKPOINT_ID])
+async def state_at(call: Call) -> Response:
+    q = call.request.query_params
+    return await _state(call, call.params["checkpoint_id"], query.flag(q, "subgraphs"))
+
+
+STATE_AT_BODY: dict[str, Any] = no_nul(
+    {
+        "type": "object",
+        "properties": {
+            "checkpoint": CHECKPOINT,
+            "subgraphs": {"type": ["boolean", "null"]},
+            "select": {"type": ["array", "null"]},
+        },
+        "required": ["checkpoint"],
+        "additionalProperties": False,
+    }
+)
+
+
+@route("threads_state_checkpoint", params=[THREAD_ID], body=STATE_AT_BODY)
+async def state_checkpoint(call: Call) -> Response:
+    checkpoint = call.body["checkpoint"]
+    return await _state(
+        call,
+        checkpoint.get("checkpoint_id") or "",
+        bool(call.body.get("subgraphs")),
+        checkpoint.get("checkpoint_ns") or "",
+    )
+
+
+UPDATE_BODY: dict[str, Any] = no_nul(
+    {
+        "type": "object",
+        "properties": {
+            "values": {},
+            "as_node": {"type": ["string", "null"]},
+            "checkpoint": {"anyOf": [CHECKPOINT, {"type": "null"}]},
+            "checkpoint_id": {"type": ["string", "null"]},
+        },
+        "additionalProperties": False,
+    }
+)
+
+
+@route("threads_update_state", params=[THREAD_ID], body=UPDATE_BODY)
+async def update_state(call: Call) -> Response:
+    update = getattr(call.client, "update_thread_state", None)
+    if update is None:
+        raise UnsupportedFieldError("POST /threads/{id}/state", "the agent cannot write state")
+    body, thread_id = call.body, call.params["thread_id"]
+    checkpoint = body.get("checkpoint") or {}
+    written = await update(
+        thread_id,
+        values=body.get("values"),
+        as_node=body.get("as_node") or "",
+        checkpoint_id=body.get("checkpoint_id") or checkpoint.get("checkpoint_id") or "",
+        checkpoint_ns=checkpoint.get("checkpoint_ns") or "",
+    )
+    return json_response(
+        {
+            "checkpoint": resources.checkpoint(
+                thread_id, written.checkpoint_id, written.checkpoint_ns
+            )
+        }
+    )
+
+
+HISTORY_BODY: dict[str, Any] = no_nul(
+    {
+        "type": "object",
+        "properties": {
+            "limit": {"type": "integer", "minimum": 0, "maximum": 1000},
+            "before": {"anyOf": [{"type": "string"}, CHECKPOINT, {"type": "null"}]},
+            "metadata": {"type": ["object", "null"]},
+            "checkpoint": {"anyOf": [CHECKPOINT, {"type": "null"}]},
+            "select": {"type": ["array", "null"]},
+        },
+        "additionalProperties": False,
+    }
+)
+
+
+async def _history(
+    call: Call, *, limit: int, before: str, metadata: dict[str, Any], ns: str
+) -> Response:
+    thread_id = call.params["thread_id"]
+    kwargs: dict[str, Any] = {}
+    if metadata or ns:
+        if "metadata" not in set(call.client.get_thread_history.__code__.co_varnames):
+            raise UnsupportedFieldError("metadata" if metadata else "checkpoint.checkpoint_ns")
+        kwargs = {"metadata": metadata, "checkpoint_ns": ns}
+    states = await call.client.get_thread_history(
+        thread_id, limit=limit, before_checkpoint_id=before, **kwargs
+    )
+    return json_response([resources.thread_state(thread_id, s) for s in states])
+
+
+@route("threads_history", params=[THREAD_ID], body=HISTORY_BODY)
+async def history(call: Call) -> Response:
+    body = call.body
+    before = body.get("before") or ""
+    if isinstance(before, dict):
+        before = before.get("checkpoint_id") or ""
+    return await _history(
+        call,
+        limit=body.get("limit", 10),
+        before=before,
+        metadata=body.get("metadata") or {},
+        ns=(body.get("checkpoint") or {}).get("checkpoint_ns") or "",
+    )
+
+
+@route("threads_history_get", params=[THREAD_ID])
+async def history_get(call: Call) -> Response:
+    q = call.request.query_params
+    return await _history(
+        call,
+        limit=query.integer(q, "limit", 10),
+        before=query.text(q, "before"),
+        metadata={},
+        ns="",
+    )
