@@ -84,9 +84,7 @@ async def lg_stack(request: pytest.FixtureRequest) -> AsyncIterator[LgStack]:
         yield stack
 
 
-async def eventually(
-    check: Callable[[], Awaitable[Any]], what: str, within_s: float = 15.0
-) -> Any:
+async def eventually(check: Callable[[], Awaitable[Any]], what: str, within_s: float = 15.0) -> Any:
     """Poll `check` until it returns something truthy (returned), or fail saying `what`."""
     deadline = time.monotonic() + within_s
     while True:

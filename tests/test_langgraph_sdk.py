@@ -8,6 +8,7 @@ replicas on Postgres + Redis (tests/langgraph_stack.py).
 
 from __future__ import annotations
 
+import itertools
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -16,7 +17,6 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from langgraph_sdk import get_client
-from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError
 from langgraph_sdk.schema import StreamPart
 
@@ -32,13 +32,18 @@ HOSTED = {spec.split("=", 1)[0] for spec in TEST_GRAPHS} | {"demo"}
 PACED = 40  # custom events of a paced run, about 20 ms apart
 
 
+# The client, untyped for the tests: its TypedDicts make every field Optional, and what
+# each field holds is exactly what the tests check.
+LangGraphClient = Any
+
+
 def assistant_uuid(graph_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, graph_id))
 
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def lg(lg_stack: LgStack) -> AsyncIterator[LangGraphClient]:
-    client = get_client(url=lg_stack.url, api_key=API_KEY)
+    client: LangGraphClient = get_client(url=lg_stack.url, api_key=API_KEY)
     yield client
     await client.aclose()
 
@@ -179,7 +184,7 @@ async def test_a_run_writes_state_history_and_the_threads_graph_metadata(
 
     history = await lg.threads.get_history(thread_id)
     assert history[0]["checkpoint"]["checkpoint_id"] == head["checkpoint_id"]  # newest first
-    for newer, older in zip(history, history[1:], strict=False):
+    for newer, older in itertools.pairwise(history):
         assert newer["parent_checkpoint"]["checkpoint_id"] == older["checkpoint"]["checkpoint_id"]
     assert history[-1]["parent_checkpoint"] is None
     steps = [h["metadata"]["step"] for h in history]
@@ -202,7 +207,7 @@ async def test_a_run_writes_state_history_and_the_threads_graph_metadata(
 async def test_threads_are_the_callers_own(lg_stack: LgStack, lg: LangGraphClient) -> None:
     tag = uuid.uuid4().hex
     thread_id = (await lg.threads.create(metadata={"tag": tag}))["thread_id"]
-    other = get_client(url=lg_stack.url, api_key=OTHER_API_KEY)
+    other: LangGraphClient = get_client(url=lg_stack.url, api_key=OTHER_API_KEY)
     try:
         with pytest.raises(NotFoundError):
             await other.threads.get(thread_id)
@@ -223,8 +228,15 @@ async def test_a_stream_carries_every_mode_as_the_sdk_parses_it(lg: LangGraphCli
         lg.runs.stream(thread_id, "chat_echo", input={"messages": [human]}, stream_mode=CHAT_MODES)
     )
     run_id = assert_stream_framing(parts)
-    assert {p.event for p in parts} == {"metadata", "values", "updates", "messages", "debug",
-                                        "tasks", "checkpoints"}
+    assert {p.event for p in parts} == {
+        "metadata",
+        "values",
+        "updates",
+        "messages",
+        "debug",
+        "tasks",
+        "checkpoints",
+    }
 
     values = events_named(parts, "values")
     assert [m["type"] for m in values[0]["messages"]] == ["human"]
@@ -283,7 +295,7 @@ async def test_the_legacy_messages_mode_sends_partial_and_metadata(lg: LangGraph
     # Each partial is the message so far: growing to the whole answer.
     texts = [m[0]["content"] for m in partial]
     assert texts[-1] == "You said: legacy"
-    assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:], strict=False))
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(texts))
 
 
 async def test_custom_events_and_the_events_mode(lg: LangGraphClient) -> None:
@@ -345,7 +357,8 @@ async def test_an_unknown_thread_is_404_and_stateless_wait_answers(lg: LangGraph
     output = await lg.runs.wait(created, "echo", input={"text": "x"}, if_not_exists="create")
     assert output == {"text": "x", "reply": "echo: x"}
     assert (await lg.threads.get(created))["values"] == output
-    assert await lg.runs.wait(None, "echo", input={"text": "z"}) == {"text": "z", "reply": "echo: z"}
+    stateless = await lg.runs.wait(None, "echo", input={"text": "z"})
+    assert stateless == {"text": "z", "reply": "echo: z"}
 
 
 # --- interrupts -------------------------------------------------------------------------
@@ -353,9 +366,7 @@ async def test_an_unknown_thread_is_404_and_stateless_wait_answers(lg: LangGraph
 
 async def test_an_interrupt_is_answered_with_command_resume(lg: LangGraphClient) -> None:
     thread_id = (await lg.threads.create())["thread_id"]
-    paused = await parts_of(
-        lg.runs.stream(thread_id, "interrupting", input={"question": "Ship?"})
-    )
+    paused = await parts_of(lg.runs.stream(thread_id, "interrupting", input={"question": "Ship?"}))
     run_id = assert_stream_framing(paused)
     # values only: the interrupt comes as a values event of its own.
     asked = [v["__interrupt__"] for v in events_named(paused, "values") if "__interrupt__" in v]
@@ -461,7 +472,7 @@ async def test_a_join_after_a_cut_at_any_point_yields_every_event_once(
             before.append(part)
             if len(custom_is(before)) == cut_after:
                 break
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()
         run_id = before[0].data["run_id"]
         rest = await parts_of(lg.runs.join_stream(thread_id, run_id, last_event_id=before[-1].id))
         got = custom_is(before) + custom_is(rest)
@@ -494,7 +505,8 @@ async def test_a_busy_thread_refuses_a_second_run_and_a_cancel_stops_it(
     assert (await lg.runs.get(thread_id, run_id))["status"] == "interrupted"  # = cancelled
 
     async def thread_free() -> bool:
-        return (await lg.threads.get(thread_id))["status"] != "busy"
+        status: str = (await lg.threads.get(thread_id))["status"]
+        return status != "busy"
 
     await eventually(thread_free, "the thread is free after the cancel")
     # The cancelled run's state so far stays (its input included); the next run goes on.

@@ -1,0 +1,130 @@
+// The useStream page (tests/langgraph/page, built by Vite) in Chromium against the edge.
+// `node tests/langgraph/react.mjs <edge URL> <built page dir> <API key> <origin>`.
+// The page is served at <origin> by request interception, so the browser calls the edge
+// cross-origin, as an app calling a LangGraph server does. Prints one {"result": …} line:
+// what the page showed, for tests/test_langgraph_react.py to hold against the server.
+//
+// Scenarios, in one tab and one thread: an answer reloaded mid-stream (reconnectOnMount
+// replays it), a ticket request answered at its approval interrupt, an answer stopped.
+
+import { readFileSync } from 'node:fs';
+import { extname, join, normalize } from 'node:path';
+import { launch } from '../browser/lib.mjs';
+
+const [, , edgeUrl, pageDir, apiKey, origin] = process.argv;
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
+const WAIT = 30_000;
+
+// Every rendering of the messages, as the page showed them: each list of [type, text].
+function watchMessages() {
+  window.__renders = [];
+  new MutationObserver(() => {
+    const list = document.getElementById('messages');
+    if (!list) return;
+    window.__renders.push([...list.children].map((li) => [li.dataset.type, li.textContent]));
+  }).observe(document, { subtree: true, childList: true, characterData: true });
+}
+
+const status = (page) =>
+  page.locator('#status').evaluate((el) => ({ ...el.dataset }));
+const messages = (page) =>
+  page.locator('#messages > li').evaluateAll((items) =>
+    items.map((li) => ({ id: li.dataset.id, type: li.dataset.type, text: li.textContent })),
+  );
+const renders = (page) => page.evaluate(() => window.__renders);
+
+async function idle(page) {
+  await page.locator('#status[data-loading="false"]').waitFor({ timeout: WAIT });
+}
+
+async function ask(page, text) {
+  await page.locator('#input').fill(text);
+  await page.locator('#send').click();
+  await page.locator('#status[data-loading="true"]').waitFor({ timeout: WAIT });
+}
+
+// Until an AI message after the last human one shows at least `chars` characters.
+async function answerGrows(page, chars) {
+  await page.waitForFunction(
+    (n) => {
+      const items = [...document.querySelectorAll('#messages > li')];
+      const turn = items.slice(items.findLastIndex((li) => li.dataset.type === 'human') + 1);
+      return turn.some((li) => li.dataset.type === 'ai' && li.textContent.length >= n);
+    },
+    chars,
+    { timeout: WAIT, polling: 'raf' },
+  );
+}
+
+const { context, errors, close } = await launch();
+const requests = [];
+const problems = [];
+try {
+  await context.route(`${origin}/**`, (route) => {
+    const path = new URL(route.request().url()).pathname;
+    const file = normalize(join(pageDir, path === '/' ? 'index.html' : path));
+    if (!file.startsWith(pageDir)) return route.fulfill({ status: 404 });
+    return route.fulfill({
+      status: 200,
+      contentType: TYPES[extname(file)] ?? 'application/octet-stream',
+      body: readFileSync(file),
+    });
+  });
+  const page = await context.newPage();
+  await page.addInitScript(watchMessages);
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(msg.text());
+  });
+  page.on('pageerror', (error) => problems.push(String(error)));
+  page.on('request', (request) => {
+    const url = request.url();
+    if (url.startsWith(edgeUrl)) {
+      requests.push({ method: request.method(), path: url.slice(edgeUrl.length), lastEventId: request.headers()['last-event-id'] ?? null });
+    }
+  });
+  const query = new URLSearchParams({ api: edgeUrl, key: apiKey });
+  await page.goto(`${origin}/index.html?${query}`);
+  await page.locator('#status').waitFor({ timeout: WAIT });
+
+  // 1. Reload mid-answer.
+  await ask(page, 'How do stream modes work?');
+  await answerGrows(page, 12);
+  const threadId = (await status(page)).thread;
+  const beforeReload = await messages(page);
+  const storedRun = await page.evaluate((t) => sessionStorage.getItem(`lg:stream:${t}`), threadId);
+  await page.reload();
+  await page.locator('#status').waitFor({ timeout: WAIT });
+  await answerGrows(page, 1);
+  await idle(page);
+  const reloaded = { beforeReload, storedRun, renders: await renders(page), final: await messages(page), status: await status(page) };
+
+  // 2. A ticket: the approval interrupt, answered.
+  await ask(page, 'Please file a ticket: the docs search is slow');
+  await page.locator('#interrupt').waitFor({ timeout: WAIT });
+  await idle(page);
+  const question = JSON.parse(await page.locator('#interrupt').getAttribute('data-value'));
+  await page.locator('#approve').click();
+  await page.locator('#interrupt').waitFor({ state: 'detached', timeout: WAIT });
+  await page.waitForFunction(
+    () => [...document.querySelectorAll('#messages > li[data-type="ai"]')].some((li) => li.textContent.startsWith('Done: I filed ticket')),
+    undefined,
+    { timeout: WAIT },
+  );
+  await idle(page);
+  const approved = { question, final: await messages(page), status: await status(page) };
+
+  // 3. Stop mid-answer.
+  await ask(page, 'Tell me about checkpointers');
+  await answerGrows(page, 1);
+  const runOfStop = await page.evaluate((t) => sessionStorage.getItem(`lg:stream:${t}`), threadId);
+  const shownAtStop = await messages(page);
+  await page.locator('#stop').click();
+  await idle(page);
+  const stopped = { runId: runOfStop, shownAtStop, final: await messages(page), status: await status(page) };
+
+  process.stdout.write(
+    JSON.stringify({ result: { threadId, reloaded, approved, stopped, requests, problems, pageErrors: errors } }) + '\n',
+  );
+} finally {
+  await close();
+}
