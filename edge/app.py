@@ -4,6 +4,8 @@
     /v1/threads/…/runs/…/stream    SSE (edge.sse)
     /v1/…                          REST (edge.rest)
     /chat-ws                       the chat front ends' protocol (edge.chat_ws)
+    /info /assistants /threads /runs   LangGraph Server's API (edge.langgraph_api), at the
+                                   root or under --langgraph-prefix
     /healthz /readyz /metrics      for operators; /openapi.json /docs for people
     /                              the demo page and the JS client (edge/static)
 
@@ -27,7 +29,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from edge import chat_ws, openapi, rest, sse, ws
+from edge import chat_ws, langgraph_api, openapi, rest, sse, ws
 from edge.config import EdgeConfig
 from edge.errors import error_response
 from edge.gateway import GrpcRunGateway, RunGateway
@@ -97,7 +99,8 @@ class _ByMethod:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
-        app = self.apps.get(method) or self.apps["GET"]  # the route admits only HEAD else
+        # The route admits only its methods (and HEAD where GET is one).
+        app = self.apps.get(method) or self.apps.get("GET") or next(iter(self.apps.values()))
         await app(scope, receive, send)
 
 
@@ -117,11 +120,12 @@ class _StaticMount(Mount):
         return super().matches(scope)
 
 
-def routes() -> list[BaseRoute]:
+def routes(langgraph_prefix: str = "") -> list[BaseRoute]:
+    http = {**HTTP, **langgraph_api.http(langgraph_prefix)}
     table: list[BaseRoute] = [
         WebSocketRoute("/v1/ws", ws.websocket_endpoint),
         WebSocketRoute("/chat-ws", chat_ws.chat_endpoint),
-        *(Route(path, _ByMethod(apps), methods=list(apps)) for path, apps in HTTP.items()),
+        *(Route(path, _ByMethod(apps), methods=list(apps)) for path, apps in http.items()),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -179,14 +183,30 @@ def create_app(config: EdgeConfig, gateway: RunGateway | None = None) -> Starlet
         Middleware(
             CORSMiddleware,
             allow_origins=list(config.allowed_origins),
-            allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["authorization", "content-type", "last-event-id", "traceparent"],
-            expose_headers=["location", "x-glassbox-run-id", "content-location"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "authorization",
+                "content-type",
+                "last-event-id",
+                "traceparent",
+                # what the LangGraph SDKs and agent-chat-ui send
+                "x-api-key",
+                "x-auth-scheme",
+                "prefer",
+                "cache-control",
+            ],
+            expose_headers=[
+                "location",
+                "x-glassbox-run-id",
+                "content-location",
+                "x-pagination-next",
+                "x-pagination-total",
+            ],
             allow_credentials=True,
         ),
     ]
     app = Starlette(
-        routes=routes(),
+        routes=routes(config.langgraph_prefix),
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},

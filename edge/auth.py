@@ -1,9 +1,10 @@
 """Who is calling: API keys or JWTs → a principal, and where a token may travel.
 
 REST and SSE take `Authorization: Bearer …`, `x-api-key: …` (what the LangGraph SDKs
-send) or the `glassbox_token` cookie (which a browser's EventSource sends by itself). A WebSocket takes the token in
-`Sec-WebSocket-Protocol` (`bearer.<token>` beside `glassbox.v1`), the cookie, or its first
-frame — never the query string, which ends up in access logs.
+send) or the `glassbox_token` cookie (which a browser's EventSource sends by itself). A
+WebSocket takes the token in `Sec-WebSocket-Protocol` (`bearer.<token>` beside
+`glassbox.v1`), the cookie, or its first frame — never the query string, which ends up
+in access logs.
 """
 
 from __future__ import annotations

@@ -215,7 +215,7 @@ async def _frames(
     state.metrics.connection_opened(transport)
     # Batches, then None (the agent hung up), an exception, or _DRAINING.
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
-    reader = asyncio.create_task(_read_into(batches, queue))
+    reader = asyncio.create_task(read_into(batches, queue))
     # One task per stream watching for a drain, rather than a task and a wait() per batch:
     # this loop runs for every event of every SSE client.
     watcher = asyncio.create_task(_queue_on_drain(state, queue))
@@ -264,7 +264,7 @@ async def _queue_on_drain(state: EdgeState, queue: asyncio.Queue[Any]) -> None:
         queue.put_nowait(_DRAINING)
 
 
-async def _read_into(batches: Batches, queue: asyncio.Queue[Any]) -> None:
+async def read_into(batches: Batches, queue: asyncio.Queue[Any]) -> None:
     try:
         async for batch in batches:
             await queue.put(batch)

@@ -64,6 +64,8 @@ JWT_ISSUER = Setting("--jwt-issuer", text, "", "required `iss` of JWTs", metavar
 ALLOWED_ORIGINS = Repeated(
     "--allow-origin", origin, "a browser origin allowed to connect (exact)", metavar="ORIGIN"
 )
+
+
 def proxy(raw: str) -> str:
     """An address or network a proxy speaks from; `*` every peer, `none` no proxy."""
     if raw not in ("*", "none"):
@@ -87,6 +89,8 @@ MAX_FRAME_BYTES = Setting(
 CHAT_GRAPH = Setting(
     "--chat-graph", name, "demo", "the graph /chat-ws sessions talk to", metavar="NAME"
 )
+
+
 def url_prefix(raw: str) -> str:
     """A path the LangGraph API is served under: `/langgraph`, or empty for the root."""
     prefix = raw.strip().rstrip("/")

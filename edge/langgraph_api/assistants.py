@@ -14,7 +14,6 @@ from starlette.responses import Response
 
 from edge.endpoints import ID, Call, Param, json_response, no_nul
 from edge.langgraph_api import resources
-from edge.langgraph_api.errors import UnsupportedFieldError
 from edge.langgraph_api.route import route
 from glassbox.agent.v1 import resources_pb2
 from glassbox.client import AgentClient
@@ -129,7 +128,4 @@ def xray_depth(raw: str) -> int:
 async def drawing(call: Call) -> Response:
     graph = await resolve(call.client, call.params["assistant_id"])
     xray = xray_depth(call.request.query_params.get("xray", ""))
-    get_graph = getattr(call.client, "get_graph", None)
-    if get_graph is None:
-        raise UnsupportedFieldError("GET /assistants/{id}/graph", "the agent has no GetGraph")
-    return json_response(await get_graph(graph.name, xray=xray))
+    return json_response(await call.client.get_graph(graph.name, xray=xray))

@@ -8,7 +8,7 @@ derives from the graph id, so ids the SDKs computed or stored elsewhere still ma
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,8 +79,8 @@ def graph_schemas(graph: resources_pb2.Graph) -> dict[str, Any]:
         "input_schema": from_json(graph.input_schema_json),
         "output_schema": from_json(graph.output_schema_json),
         "state_schema": from_json(graph.state_schema_json),
-        "config_schema": from_json(getattr(graph, "config_schema_json", b"")),
-        "context_schema": from_json(getattr(graph, "context_schema_json", b"")),
+        "config_schema": from_json(graph.config_schema_json),
+        "context_schema": from_json(graph.context_schema_json),
     }
 
 
@@ -105,23 +105,13 @@ def interrupts_by_task(events: Iterable[events_pb2.InterruptEvent]) -> dict[str,
     for event in events:
         if event.kind == events_pb2.InterruptEvent.KIND_BREAKPOINT:
             continue
-        key = getattr(event, "task_id", "") or event.node
+        key = event.task_id or event.node
         out.setdefault(key, []).append(interrupt(event))
     return out
 
 
-def thread(
-    thread: resources_pb2.Thread, state: resources_pb2.ThreadState | None = None
-) -> dict[str, Any]:
-    """A Thread; `state` supplies `values` and `interrupts` where the Thread lacks them."""
-    values: Any = None
-    pending: Sequence[events_pb2.InterruptEvent] = ()
-    if hasattr(thread, "values_json"):
-        values = from_json(thread.values_json)
-        pending = thread.interrupts  # type: ignore[attr-defined]
-    elif state is not None:
-        values = from_json(state.values_json)
-        pending = state.interrupts
+def thread(thread: resources_pb2.Thread) -> dict[str, Any]:
+    values = from_json(thread.values_json)
     updated = iso(thread.updated_at)
     return {
         "thread_id": thread.thread_id,
@@ -132,7 +122,7 @@ def thread(
         "status": _THREAD_STATUS.get(thread.status, "idle"),
         "config": {},
         "values": values if values is not None else {},
-        "interrupts": interrupts_by_task(pending),
+        "interrupts": interrupts_by_task(thread.interrupts),
     }
 
 
@@ -147,7 +137,7 @@ def run(run: resources_pb2.Run, *, multitask_strategy: str = "reject") -> dict[s
         "metadata": json_object(run.metadata_json),
         # Clients never read kwargs; the run's own request is not echoed back.
         "kwargs": {},
-        "multitask_strategy": getattr(run, "multitask_strategy", "") or multitask_strategy,
+        "multitask_strategy": multitask_strategy,
         "cancel_reason": None,
     }
 
@@ -159,14 +149,16 @@ def checkpoint(thread_id: str, checkpoint_id: str, ns: str = "") -> dict[str, An
 
 
 def thread_state(thread_id: str, state: resources_pb2.ThreadState) -> dict[str, Any]:
-    ns = getattr(state, "checkpoint_ns", "")
+    ns = state.checkpoint_ns
     pending = [i for i in state.interrupts if i.kind != events_pb2.InterruptEvent.KIND_BREAKPOINT]
     return {
         "values": from_json(state.values_json) or {},
         "next": list(state.next),
-        "tasks": _tasks(thread_id, state, pending),
+        "tasks": [_task(thread_id, t) for t in state.tasks],
         "checkpoint": checkpoint(thread_id, state.checkpoint_id, ns),
-        "parent_checkpoint": checkpoint(thread_id, state.parent_checkpoint_id, ns),
+        "parent_checkpoint": checkpoint(
+            thread_id, state.parent_checkpoint_id, state.parent_checkpoint_ns
+        ),
         "metadata": json_object(state.metadata_json) or None,
         "created_at": iso(state.created_at),
         "interrupts": [interrupt(i) for i in pending],
@@ -175,44 +167,17 @@ def thread_state(thread_id: str, state: resources_pb2.ThreadState) -> dict[str, 
     }
 
 
-def _tasks(
-    thread_id: str,
-    state: resources_pb2.ThreadState,
-    pending: Sequence[events_pb2.InterruptEvent],
-) -> list[dict[str, Any]]:
-    tasks = getattr(state, "tasks", None)
-    if tasks:
-        return [_task(thread_id, t) for t in tasks]
-    # A contract without task detail: one task per next node, with the interrupts it raised.
-    return [
-        {
-            "id": next((i.task_id for i in pending if i.node == node and _task_id(i)), ""),
-            "name": node,
-            "path": [],
-            "error": None,
-            "interrupts": [interrupt(i) for i in pending if i.node == node],
-            "checkpoint": None,
-            "state": None,
-            "result": None,
-        }
-        for node in state.next
-    ]
-
-
-def _task_id(event: events_pb2.InterruptEvent) -> str:
-    return str(getattr(event, "task_id", ""))
-
-
-def _task(thread_id: str, task: Any) -> dict[str, Any]:
+def _task(thread_id: str, task: resources_pb2.ThreadTask) -> dict[str, Any]:
     return {
         "id": task.id,
         "name": task.name,
         "path": list(task.path),
         "error": task.error or None,
         "interrupts": [interrupt(i) for i in task.interrupts],
-        "checkpoint": checkpoint(thread_id, "", task.checkpoint_ns)
-        if not task.checkpoint_ns
-        else {"thread_id": thread_id, "checkpoint_ns": task.checkpoint_ns, "checkpoint_id": ""},
+        # A subgraph task's state lives in its namespace (LangGraph's `checkpoint` here).
+        "checkpoint": {"thread_id": thread_id, "checkpoint_ns": task.checkpoint_ns}
+        if task.checkpoint_ns
+        else None,
         "state": thread_state(thread_id, task.state) if task.HasField("state") else None,
         "result": from_json(task.result_json),
     }

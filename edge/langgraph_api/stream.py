@@ -30,9 +30,6 @@ Mode = events_pb2.StreamMode
 _ToolPhase = events_pb2.ToolCallEvent
 _BREAKPOINT = events_pb2.InterruptEvent.KIND_BREAKPOINT
 
-# The agent's full message chunks (MessageDelta.chunk_json) once the contract has them.
-HAS_CHUNKS = "chunk_json" in events_pb2.MessageDelta.DESCRIPTOR.fields_by_name
-HAS_EVENTS = "STREAM_MODE_EVENTS" in Mode.keys()
 
 # Each LangGraph stream mode → the contract's modes it needs.
 CONTRACT_MODES: dict[str, tuple[int, ...]] = {
@@ -45,7 +42,7 @@ CONTRACT_MODES: dict[str, tuple[int, ...]] = {
     "tasks": (Mode.STREAM_MODE_TASKS,),
     "checkpoints": (Mode.STREAM_MODE_CHECKPOINTS,),
     "tools": (Mode.STREAM_MODE_TOOLS,),
-    "events": (Mode.Value("STREAM_MODE_EVENTS"),) if HAS_EVENTS else (),
+    "events": (Mode.STREAM_MODE_EVENTS,),
     "lifecycle": (),  # a v2 channel that v1 clients may name: accepted, nothing to send
 }
 STREAM_MODES = tuple(CONTRACT_MODES)
@@ -60,9 +57,8 @@ _FROM_CONTRACT = {
     Mode.STREAM_MODE_TASKS: "tasks",
     Mode.STREAM_MODE_CHECKPOINTS: "checkpoints",
     Mode.STREAM_MODE_TOOLS: "tools",
+    Mode.STREAM_MODE_EVENTS: "events",
 }
-if HAS_EVENTS:
-    _FROM_CONTRACT[Mode.Value("STREAM_MODE_EVENTS")] = "events"
 
 
 def contract_modes(modes: Iterable[str]) -> list[int]:
@@ -97,7 +93,6 @@ class Translator:
 
     run_id: str
     modes: set[str]
-    streamed: set[str] = field(default_factory=set)  # message ids seen as deltas
     legacy: dict[str, _Message] = field(default_factory=dict)
     interrupts: list[dict[str, Any]] = field(default_factory=list)
 
@@ -158,7 +153,7 @@ class Translator:
             data = _dumps(_checkpoint(event))
             return [frame(self._name("checkpoints", event), data, eid)]
         if kind == "langchain_event" and "events" in modes:
-            data = event.langchain_event.event_json  # type: ignore[attr-defined]
+            data = event.langchain_event.event_json
             return [frame(self._name("events", event), data, eid)]
         if kind == "run_ended":
             ended = event.run_ended
@@ -175,7 +170,10 @@ class Translator:
         out: list[bytes] = []
         eid = str(events[-1].seq)
         found = [
-            {"value": orjson.Fragment(e.interrupt.value_json or b"null"), "id": e.interrupt.interrupt_id}
+            {
+                "value": orjson.Fragment(e.interrupt.value_json or b"null"),
+                "id": e.interrupt.interrupt_id,
+            }
             for e in events
         ]
         name_of = events[-1]
@@ -192,13 +190,9 @@ class Translator:
 
     def _delta(self, event: RunEvent, eid: str) -> list[bytes]:
         delta = event.message_delta
-        self.streamed.add(delta.message_id)
-        chunk_json: bytes = getattr(delta, "chunk_json", b"")
-        metadata: bytes = getattr(delta, "metadata_json", b"") or _dumps(
-            {"langgraph_node": delta.node, "tags": list(delta.tags)}
-        )
-        if not chunk_json:
-            chunk_json = _dumps(_text_chunk(delta.message_id, delta.token))
+        # Both are set when the run asked for message_chunks, which every run here does.
+        chunk_json = delta.chunk_json or _dumps(_text_chunk(delta.message_id, delta.token))
+        metadata = delta.metadata_json or _dumps({"langgraph_node": delta.node})
         out: list[bytes] = []
         if "messages-tuple" in self.modes:
             data = b"[" + chunk_json + b"," + metadata + b"]"
@@ -210,27 +204,7 @@ class Translator:
     def _tool(self, event: RunEvent, eid: str) -> list[bytes]:
         call = event.tool_call
         if call.phase == _ToolPhase.PHASE_ARGS_DELTA:
-            if HAS_CHUNKS:
-                return []  # the message's own chunks carry these
-            chunk = _text_chunk(call.message_id, "")
-            chunk["tool_call_chunks"] = [
-                {
-                    "name": call.name or None,
-                    "args": call.args_delta,
-                    "id": call.tool_call_id or None,
-                    "index": 0,
-                    "type": "tool_call_chunk",
-                }
-            ]
-            self.streamed.add(call.message_id)
-            metadata = _dumps({"langgraph_node": call.node})
-            out = []
-            if "messages-tuple" in self.modes:
-                data = b"[" + _dumps(chunk) + b"," + metadata + b"]"
-                out.append(frame(self._name("messages", event), data, eid))
-            if "messages" in self.modes:
-                out.extend(self._legacy(event, call.message_id, chunk, metadata))
-            return out
+            return []  # the message's own chunks (tool_call_chunks) carry these
         if "tools" not in self.modes:
             return []
         phase = TOOL_CALL_PHASES.get(call.phase, "")
@@ -249,10 +223,8 @@ class Translator:
 
     def _complete(self, event: RunEvent, eid: str) -> list[bytes]:
         done = event.message_complete
-        metadata: bytes = getattr(done, "metadata_json", b"") or _dumps(
-            {"langgraph_node": done.node}
-        )
-        whole = getattr(done, "unstreamed", done.message_id not in self.streamed)
+        metadata = done.metadata_json or _dumps({"langgraph_node": done.node})
+        whole = done.unstreamed
         out: list[bytes] = []
         if "messages-tuple" in self.modes and whole:
             data = b"[" + (done.message_json or b"null") + b"," + metadata + b"]"
@@ -280,7 +252,9 @@ class Translator:
         out.append(frame(self._name("messages/partial", event), _dumps([summed]), eid))
         return out
 
-    def _legacy_metadata(self, event: RunEvent, message_id: str, metadata: bytes, eid: str) -> bytes:
+    def _legacy_metadata(
+        self, event: RunEvent, message_id: str, metadata: bytes, eid: str
+    ) -> bytes:
         data = _dumps({message_id: {"metadata": orjson.Fragment(metadata)}})
         return frame(self._name("messages/metadata", event), data, eid)
 
@@ -290,8 +264,7 @@ def _fragment(data: bytes) -> orjson.Fragment | None:
 
 
 def _text_chunk(message_id: str, token: str) -> dict[str, Any]:
-    """A message chunk from the contract's typed fields, for an agent that does not send
-    the whole chunk (MessageDelta.chunk_json)."""
+    """A text chunk from the contract's typed fields, should a delta lack chunk_json."""
     return {
         "type": "AIMessageChunk",
         "id": message_id,
@@ -311,9 +284,8 @@ def _accumulate(total: dict[str, Any], chunk: dict[str, Any]) -> None:
     """Add a chunk to the message so far: text appended, lists extended, the rest kept."""
     for key, value in chunk.items():
         have = total.get(key)
-        if isinstance(have, str) and isinstance(value, str) and key == "content":
-            total[key] = have + value
-        elif isinstance(have, list) and isinstance(value, list):
+        appends = key == "content" and isinstance(have, str) and isinstance(value, str)
+        if appends or (isinstance(have, list) and isinstance(value, list)):
             total[key] = have + value
         elif value is not None or key not in total:
             total[key] = value
@@ -338,7 +310,7 @@ def _task(task: events_pb2.TaskEvent) -> dict[str, Any]:
 
 def _checkpoint(event: RunEvent) -> dict[str, Any]:
     point = event.checkpoint
-    ns = getattr(point, "checkpoint_ns", "")
+    ns = point.checkpoint_ns
 
     def config(checkpoint_id: str) -> dict[str, Any] | None:
         if not checkpoint_id:

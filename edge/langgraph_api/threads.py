@@ -21,9 +21,8 @@ from edge.langgraph_api import query, resources
 from edge.langgraph_api.assistants import resolve
 from edge.langgraph_api.errors import UnsupportedFieldError
 from edge.langgraph_api.route import route
-from glassbox.agent.v1 import resources_pb2
-from glassbox.client import AgentClient
 from glassbox.errors import InvalidRequestError, ThreadExistsError
+from glassbox.names import THREAD_SORT_KEYS, THREAD_STATUSES
 
 CREATE_BODY: dict[str, Any] = no_nul(
     {
@@ -54,14 +53,6 @@ async def default_graph(call: Call) -> str:
     )
 
 
-async def rendered(client: AgentClient, thread: resources_pb2.Thread) -> dict[str, Any]:
-    """A Thread with its values and interrupts (read from its state when the contract's
-    Thread does not carry them)."""
-    if hasattr(thread, "values_json"):
-        return resources.thread(thread)
-    return resources.thread(thread, await client.get_thread_state(thread.thread_id))
-
-
 @route("threads_create", body=CREATE_BODY)
 async def create(call: Call) -> Response:
     body = call.body
@@ -79,13 +70,13 @@ async def create(call: Call) -> Response:
         )
     except ThreadExistsError as exc:
         raise ThreadExistsError(f"Thread {thread_id} already exists: {exc.message}") from None
-    return json_response(await rendered(call.client, thread))
+    return json_response(resources.thread(thread))
 
 
 @route("threads_get", params=[THREAD_ID])
 async def get(call: Call) -> Response:
     thread = await call.client.get_thread(call.params["thread_id"])
-    return json_response(await rendered(call.client, thread))
+    return json_response(resources.thread(thread))
 
 
 PATCH_BODY: dict[str, Any] = no_nul(
@@ -104,13 +95,12 @@ PATCH_BODY: dict[str, Any] = no_nul(
 async def patch(call: Call) -> Response:
     if call.body.get("ttl"):
         raise UnsupportedFieldError("ttl")
-    update = getattr(call.client, "update_thread", None)
-    if update is None:
-        raise UnsupportedFieldError("PATCH /threads/{id}", "the agent cannot update metadata")
-    thread = await update(call.params["thread_id"], metadata=call.body.get("metadata") or {})
+    thread = await call.client.update_thread(
+        call.params["thread_id"], metadata=call.body.get("metadata") or {}
+    )
     if call.request.headers.get("prefer", "").replace(" ", "") == "return=minimal":
         return Response(status_code=204)
-    return json_response(await rendered(call.client, thread))
+    return json_response(resources.thread(thread))
 
 
 @route("threads_delete", params=[THREAD_ID])
@@ -148,8 +138,8 @@ SEARCH_BODY: dict[str, Any] = no_nul(
 )
 
 
-async def _search(call: Call, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], bool]:
-    """The caller's threads matching the body, a page of them, and whether more follow."""
+async def _search(call: Call, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of the caller's threads matching the body, and how many match in all."""
     body = call.body
     metadata = dict(body.get("metadata") or {})
     graph = ""
@@ -158,45 +148,54 @@ async def _search(call: Call, *, limit: int, offset: int) -> tuple[list[dict[str
     if "assistant_id" in metadata:
         by_assistant = (await resolve(call.client, str(metadata.pop("assistant_id")))).name
         if graph and graph != by_assistant:
-            return [], False
+            return [], 0
         graph = by_assistant
     for field in ("values", "extract"):
         if body.get(field):
             raise UnsupportedFieldError(field)
-    search = getattr(call.client, "search_threads", None)
-    if search is not None:
-        threads, more = await search(
-            graph=graph,
-            metadata=metadata,
-            status=body.get("status") or "",
-            ids=body.get("ids") or (),
-            limit=limit,
-            offset=offset,
-            sort_by=body.get("sort_by") or "updated_at",
-            ascending=body.get("sort_order") == "asc",
-        )
-    else:
-        if metadata:
-            raise UnsupportedFieldError(f"metadata.{next(iter(metadata))}", "only graph_id")
-        for field in ("status", "ids", "sort_by", "sort_order"):
-            if body.get(field):
-                raise UnsupportedFieldError(field)
-        page = await call.client.list_threads(
-            graph=graph, page_size=limit, page_token=str(offset) if offset else ""
-        )
-        threads, more = list(page.threads), bool(page.next_page_token)
-    return [await rendered(call.client, t) for t in threads], more
+    page = await call.client.list_threads(
+        graph=graph,
+        metadata=metadata,
+        status=THREAD_STATUSES[body["status"]] if body.get("status") else 0,
+        thread_ids=body.get("ids") or (),
+        sort_by=THREAD_SORT_KEYS.get(body.get("sort_by") or "updated_at", 0),
+        ascending=body.get("sort_order") == "asc",
+        page_size=limit,
+        page_token=str(offset) if offset else "",
+    )
+    return [resources.thread(t) for t in page.threads], page.total_size
 
 
 @route("threads_search", body=SEARCH_BODY)
 async def search(call: Call) -> Response:
     limit, offset = call.body.get("limit", 10), call.body.get("offset", 0)
-    found, more = await _search(call, limit=limit, offset=offset)
+    found, total = await _search(call, limit=limit, offset=offset)
     select = call.body.get("select")
     if select:
         found = [{k: v for k, v in t.items() if k in select} for t in found]
-    headers = {"X-Pagination-Next": str(offset + limit)} if more else {}
+    headers = {"X-Pagination-Total": str(total)}
+    if offset + len(found) < total:
+        headers["X-Pagination-Next"] = str(offset + limit)
     return json_response(found, headers=headers)
+
+
+COUNT_BODY: dict[str, Any] = no_nul(
+    {
+        "type": "object",
+        "properties": {
+            "metadata": {"type": ["object", "null"]},
+            "values": {"type": ["object", "null"]},
+            "status": {"enum": ["idle", "busy", "interrupted", "error", None]},
+        },
+        "additionalProperties": False,
+    }
+)
+
+
+@route("threads_count", body=COUNT_BODY)
+async def count(call: Call) -> Response:
+    _, total = await _search(call, limit=1, offset=0)
+    return json_response(total)
 
 
 # -- state and history --------------------------------------------------------------------
@@ -214,19 +213,11 @@ CHECKPOINT: dict[str, Any] = {
 
 
 async def _state(call: Call, checkpoint_id: str, subgraphs: bool, ns: str = "") -> Response:
-    if subgraphs or ns:
-        kwargs: dict[str, Any] = {"subgraphs": subgraphs, "checkpoint_ns": ns}
-        if "subgraphs" not in _state_options(call.client):
-            raise UnsupportedFieldError("subgraphs" if subgraphs else "checkpoint.checkpoint_ns")
-    else:
-        kwargs = {}
     thread_id = call.params["thread_id"]
-    state = await call.client.get_thread_state(thread_id, checkpoint_id=checkpoint_id, **kwargs)
+    state = await call.client.get_thread_state(
+        thread_id, checkpoint_id=checkpoint_id, checkpoint_ns=ns, subgraphs=subgraphs
+    )
     return json_response(resources.thread_state(thread_id, state))
-
-
-def _state_options(client: AgentClient) -> set[str]:
-    return set(client.get_thread_state.__code__.co_varnames)
 
 
 @route("threads_state", params=[THREAD_ID, Param("checkpoint_id", "query", NAME)])
@@ -282,14 +273,11 @@ UPDATE_BODY: dict[str, Any] = no_nul(
 
 @route("threads_update_state", params=[THREAD_ID], body=UPDATE_BODY)
 async def update_state(call: Call) -> Response:
-    update = getattr(call.client, "update_thread_state", None)
-    if update is None:
-        raise UnsupportedFieldError("POST /threads/{id}/state", "the agent cannot write state")
     body, thread_id = call.body, call.params["thread_id"]
     checkpoint = body.get("checkpoint") or {}
-    written = await update(
+    written = await call.client.update_thread_state(
         thread_id,
-        values=body.get("values"),
+        body.get("values"),
         as_node=body.get("as_node") or "",
         checkpoint_id=body.get("checkpoint_id") or checkpoint.get("checkpoint_id") or "",
         checkpoint_ns=checkpoint.get("checkpoint_ns") or "",
@@ -319,16 +307,21 @@ HISTORY_BODY: dict[str, Any] = no_nul(
 
 
 async def _history(
-    call: Call, *, limit: int, before: str, metadata: dict[str, Any], ns: str
+    call: Call,
+    *,
+    limit: int,
+    before: str,
+    metadata: dict[str, Any],
+    checkpoint: dict[str, Any],
 ) -> Response:
     thread_id = call.params["thread_id"]
-    kwargs: dict[str, Any] = {}
-    if metadata or ns:
-        if "metadata" not in set(call.client.get_thread_history.__code__.co_varnames):
-            raise UnsupportedFieldError("metadata" if metadata else "checkpoint.checkpoint_ns")
-        kwargs = {"metadata": metadata, "checkpoint_ns": ns}
     states = await call.client.get_thread_history(
-        thread_id, limit=limit, before_checkpoint_id=before, **kwargs
+        thread_id,
+        limit=limit,
+        before_checkpoint_id=before,
+        metadata=metadata,
+        checkpoint_ns=checkpoint.get("checkpoint_ns") or "",
+        checkpoint_id=checkpoint.get("checkpoint_id") or "",
     )
     return json_response([resources.thread_state(thread_id, s) for s in states])
 
@@ -344,7 +337,7 @@ async def history(call: Call) -> Response:
         limit=body.get("limit", 10),
         before=before,
         metadata=body.get("metadata") or {},
-        ns=(body.get("checkpoint") or {}).get("checkpoint_ns") or "",
+        checkpoint=body.get("checkpoint") or {},
     )
 
 
@@ -356,5 +349,5 @@ async def history_get(call: Call) -> Response:
         limit=query.integer(q, "limit", 10),
         before=query.text(q, "before"),
         metadata={},
-        ns="",
+        checkpoint={},
     )
