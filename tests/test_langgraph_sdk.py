@@ -37,8 +37,13 @@ PACED = 40  # custom events of a paced run, about 20 ms apart
 LangGraphClient = Any
 
 
+# LangGraph Server's NAMESPACE_GRAPH (langgraph_api/graph.py; aegra uses the same). Not
+# RFC 4122's NAMESPACE_URL, which is 6ba7b811-….
+NAMESPACE_GRAPH = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+
+
 def assistant_uuid(graph_id: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, graph_id))
+    return str(uuid.uuid5(NAMESPACE_GRAPH, graph_id))
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -46,6 +51,13 @@ async def lg(lg_stack: LgStack) -> AsyncIterator[LangGraphClient]:
     client: LangGraphClient = get_client(url=lg_stack.url, api_key=API_KEY)
     yield client
     await client.aclose()
+
+
+async def new_thread(lg: LangGraphClient, graph_id: str) -> str:
+    """A thread for `graph_id`'s runs (`threads.create(graph_id=…)` puts it in the metadata)."""
+    thread: dict[str, Any] = await lg.threads.create(graph_id=graph_id)
+    assert thread["metadata"]["graph_id"] == graph_id
+    return str(thread["thread_id"])
 
 
 async def parts_of(stream: AsyncIterator[StreamPart]) -> list[StreamPart]:
@@ -162,7 +174,7 @@ async def test_a_thread_is_created_found_updated_and_deleted(lg: LangGraphClient
 async def test_a_run_writes_state_history_and_the_threads_graph_metadata(
     lg: LangGraphClient,
 ) -> None:
-    thread_id = (await lg.threads.create())["thread_id"]
+    thread_id = await new_thread(lg, "echo")
     output = await lg.runs.wait(thread_id, "echo", input={"text": "hi"})
     assert output == {"text": "hi", "reply": "echo: hi"}
 
@@ -204,6 +216,20 @@ async def test_a_run_writes_state_history_and_the_threads_graph_metadata(
     assert at_head["values"] == {"text": "hi", "reply": "echo: hi"}  # the past, as it was
 
 
+async def test_a_thread_made_without_a_graph_runs_the_graph_of_its_first_run(
+    lg: LangGraphClient,
+) -> None:
+    # What useStream and most apps do: `threads.create()` with no graph, then a run.
+    thread_id = (await lg.threads.create())["thread_id"]
+    assert await lg.runs.wait(thread_id, "echo", input={"text": "a"}) == {
+        "text": "a",
+        "reply": "echo: a",
+    }
+    metadata = (await lg.threads.get(thread_id))["metadata"]
+    assert metadata["graph_id"] == "echo"
+    assert metadata["assistant_id"] == assistant_uuid("echo")
+
+
 async def test_threads_are_the_callers_own(lg_stack: LgStack, lg: LangGraphClient) -> None:
     tag = uuid.uuid4().hex
     thread_id = (await lg.threads.create(metadata={"tag": tag}))["thread_id"]
@@ -222,7 +248,7 @@ CHAT_MODES = ["values", "updates", "messages-tuple", "debug", "tasks", "checkpoi
 
 
 async def test_a_stream_carries_every_mode_as_the_sdk_parses_it(lg: LangGraphClient) -> None:
-    thread_id = (await lg.threads.create())["thread_id"]
+    thread_id = await new_thread(lg, "chat_echo")
     human = {"type": "human", "content": "hi there"}
     parts = await parts_of(
         lg.runs.stream(thread_id, "chat_echo", input={"messages": [human]}, stream_mode=CHAT_MODES)
@@ -314,7 +340,9 @@ async def test_subgraph_events_are_named_by_their_namespace(lg: LangGraphClient)
     flat = await parts_of(lg.runs.stream(None, "subgraph", **body))
     assert_stream_framing(flat)
     assert not any("|" in p.event for p in flat), [p.event for p in flat]
-    assert events_named(flat, "updates") == [{"inner": {"steps": ["step_a", "step_b"]}}]
+    # A subgraph node's update is the subgraph's output: all of its state.
+    whole = {"inner": {"topic": "t", "steps": ["step_a", "step_b"]}}
+    assert events_named(flat, "updates") == [whole]
 
     deep = await parts_of(lg.runs.stream(None, "subgraph", stream_subgraphs=True, **body))
     assert_stream_framing(deep)
@@ -330,7 +358,7 @@ async def test_subgraph_events_are_named_by_their_namespace(lg: LangGraphClient)
         {"step": "step_a", "topic": "t"},
         {"step": "step_b", "topic": "t"},
     ]
-    assert events_named(deep, "updates") == [{"inner": {"steps": ["step_a", "step_b"]}}]
+    assert events_named(deep, "updates") == [whole]
 
 
 async def test_a_failing_run_streams_an_error_and_wait_raises_it(lg: LangGraphClient) -> None:
@@ -340,7 +368,7 @@ async def test_a_failing_run_streams_an_error_and_wait_raises_it(lg: LangGraphCl
     assert parts[-1].data["error"] == "RuntimeError"
     assert FAILURE_MESSAGE in parts[-1].data["message"]
 
-    thread_id = (await lg.threads.create())["thread_id"]
+    thread_id = await new_thread(lg, "failing")
     with pytest.raises(Exception, match=FAILURE_MESSAGE):
         await lg.runs.wait(thread_id, "failing", input={})
     assert (await lg.threads.get(thread_id))["status"] == "error"
@@ -365,7 +393,7 @@ async def test_an_unknown_thread_is_404_and_stateless_wait_answers(lg: LangGraph
 
 
 async def test_an_interrupt_is_answered_with_command_resume(lg: LangGraphClient) -> None:
-    thread_id = (await lg.threads.create())["thread_id"]
+    thread_id = await new_thread(lg, "interrupting")
     paused = await parts_of(lg.runs.stream(thread_id, "interrupting", input={"question": "Ship?"}))
     run_id = assert_stream_framing(paused)
     # values only: the interrupt comes as a values event of its own.
@@ -401,7 +429,7 @@ async def test_an_interrupt_is_answered_with_command_resume(lg: LangGraphClient)
 
 
 async def test_parallel_interrupts_are_answered_by_id(lg: LangGraphClient) -> None:
-    thread_id = (await lg.threads.create())["thread_id"]
+    thread_id = await new_thread(lg, "parallel_interrupts")
     paused = await parts_of(
         lg.runs.stream(thread_id, "parallel_interrupts", input={}, stream_mode="updates")
     )
@@ -431,7 +459,7 @@ def custom_is(parts: list[StreamPart]) -> list[int]:
 
 
 async def test_a_background_run_is_joined_from_the_start_and_waited(lg: LangGraphClient) -> None:
-    thread_id = (await lg.threads.create())["thread_id"]
+    thread_id = await new_thread(lg, "paced_events")
     run = await lg.runs.create(
         thread_id, "paced_events", input={"count": PACED, "interval": 0.02}, stream_mode="custom"
     )
@@ -460,7 +488,7 @@ async def test_a_join_after_a_cut_at_any_point_yields_every_event_once(
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     for cut_after in sorted(rng.sample(range(1, PACED), 3)):
-        thread_id = (await lg.threads.create())["thread_id"]
+        thread_id = await new_thread(lg, "paced_events")
         stream = lg.runs.stream(
             thread_id,
             "paced_events",
@@ -485,7 +513,7 @@ async def test_a_join_after_a_cut_at_any_point_yields_every_event_once(
 async def test_a_busy_thread_refuses_a_second_run_and_a_cancel_stops_it(
     lg: LangGraphClient,
 ) -> None:
-    thread_id = (await lg.threads.create())["thread_id"]
+    thread_id = await new_thread(lg, "paced_events")
     long = {"count": 2000, "interval": 0.005}
     run = await lg.runs.create(thread_id, "paced_events", input=long, stream_mode="custom")
     run_id = run["run_id"]

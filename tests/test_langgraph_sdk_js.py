@@ -68,8 +68,15 @@ async def js(lg_stack: LgStack) -> dict[str, Record]:
 
 
 def scenario(js: dict[str, Record], name: str) -> Record:
+    """One scenario's record, after checking neither it nor any of its calls failed."""
     record = js[name]
     assert "failed" not in record, f"{name}: {record['failed']}\n{record.get('stack', '')}"
+    failed = {
+        key: value["failed"]
+        for key, value in record.items()
+        if isinstance(value, dict) and "failed" in value
+    }
+    assert not failed, f"{name}: calls failed: {failed}"
     return record
 
 
@@ -136,6 +143,15 @@ async def test_threads(js: dict[str, Record]) -> None:
     assert got["deleted"]["status"] == 404
 
 
+async def test_a_thread_made_without_a_graph_runs_the_graph_of_its_first_run(
+    js: dict[str, Record],
+) -> None:
+    got = scenario(js, "threads")
+    assert got["bareOutput"] == {"error": None, "status": None}
+    assert got["bare"]["metadata"]["graph_id"] == "echo"
+    assert got["bare"]["values"] == {"text": "a", "reply": "echo: a"}
+
+
 async def test_a_stream_in_every_mode(js: dict[str, Record]) -> None:
     got = scenario(js, "stream")
     parts = got["parts"]
@@ -169,7 +185,9 @@ async def test_subgraphs(js: dict[str, Record]) -> None:
         {"step_b": {"steps": ["step_b"]}},
     ]
     assert len([p for p in nested if p["event"].startswith("custom|")]) == 2
-    assert named(got["deep"], "updates") == [{"inner": {"steps": ["step_a", "step_b"]}}]
+    assert named(got["deep"], "updates") == [
+        {"inner": {"topic": "t", "steps": ["step_a", "step_b"]}}
+    ]
 
 
 async def test_an_interrupt_resumed(js: dict[str, Record]) -> None:

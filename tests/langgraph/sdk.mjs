@@ -23,6 +23,15 @@ async function refused(call) {
   }
 }
 
+// One call of a scenario: its result, or {failed} without stopping the scenario.
+async function step(call) {
+  try {
+    return await call();
+  } catch (error) {
+    return { failed: failure(error) };
+  }
+}
+
 async function parts(stream, until = null) {
   const got = [];
   for await (const part of stream) {
@@ -40,41 +49,44 @@ const scenarios = {
     return {
       found: found.map((a) => ({ assistant_id: a.assistant_id, graph_id: a.graph_id, version: a.version })),
       limited: (await client.assistants.search({ limit: 3 })).length,
-      byName: await client.assistants.get('echo'),
-      schemas: await client.assistants.getSchemas('echo'),
-      drawing: await client.assistants.getGraph('echo'),
-      deep: await client.assistants.getGraph('subgraph', { xray: true }),
+      byName: await step(() => client.assistants.get('echo')),
+      schemas: await step(() => client.assistants.getSchemas('echo')),
+      drawing: await step(() => client.assistants.getGraph('echo')),
+      deep: await step(() => client.assistants.getGraph('subgraph', { xray: true })),
       missing: await refused(() => client.assistants.get('no-such-graph')),
     };
   },
 
   async threads() {
     const tag = `js-${Date.now()}-${Math.random()}`;
-    const created = await client.threads.create({ metadata: { tag } });
+    const created = await client.threads.create({ metadata: { tag }, graphId: 'echo' });
     const id = created.thread_id;
     const out = { created, got: await client.threads.get(id) };
     out.duplicate = await refused(() => client.threads.create({ threadId: id }));
-    out.doNothing = await client.threads.create({ threadId: id, ifExists: 'do_nothing' });
-    out.updated = await client.threads.update(id, { metadata: { extra: 1 } });
+    out.doNothing = await step(() => client.threads.create({ threadId: id, ifExists: 'do_nothing' }));
+    out.updated = await step(() => client.threads.update(id, { metadata: { extra: 1 } }));
     out.search = (await client.threads.search({ metadata: { tag } })).map((t) => t.thread_id);
-    out.emptyState = await client.threads.getState(id);
-    out.emptyHistory = await client.threads.getHistory(id);
-    out.output = await client.runs.wait(id, 'echo', { input: { text: 'hi' } });
-    out.afterRun = await client.threads.get(id);
+    out.emptyState = await step(() => client.threads.getState(id));
+    out.emptyHistory = await step(() => client.threads.getHistory(id));
+    out.output = await step(() => client.runs.wait(id, 'echo', { input: { text: 'hi' } }));
+    out.afterRun = await step(() => client.threads.get(id));
     out.byGraph = (await client.threads.search({ metadata: { graph_id: 'echo' }, limit: 100 })).map(
       (t) => t.thread_id,
     );
-    out.state = await client.threads.getState(id);
-    out.history = await client.threads.getHistory(id, { limit: 10 });
-    out.written = await client.threads.updateState(id, { values: { reply: 'edited' }, asNode: 'echo' });
-    out.edited = await client.threads.getState(id);
+    out.state = await step(() => client.threads.getState(id));
+    out.history = await step(() => client.threads.getHistory(id, { limit: 10 }));
+    out.written = await step(() => client.threads.updateState(id, { values: { reply: 'edited' }, asNode: 'echo' }));
+    out.edited = await step(() => client.threads.getState(id));
+    const bare = await client.threads.create();
+    out.bareOutput = await refused(() => client.runs.wait(bare.thread_id, 'echo', { input: { text: 'a' } }));
+    out.bare = await step(() => client.threads.get(bare.thread_id));
     await client.threads.delete(id);
     out.deleted = await refused(() => client.threads.get(id));
     return out;
   },
 
   async stream() {
-    const thread = await client.threads.create();
+    const thread = await client.threads.create({ graphId: 'chat_echo' });
     const created = [];
     const got = await parts(
       client.runs.stream(thread.thread_id, 'chat_echo', {
@@ -96,7 +108,7 @@ const scenarios = {
   },
 
   async interrupt() {
-    const { thread_id: id } = await client.threads.create();
+    const { thread_id: id } = await client.threads.create({ graphId: 'interrupting' });
     const paused = await parts(client.runs.stream(id, 'interrupting', { input: { question: 'Ship?' } }));
     const threadPaused = await client.threads.get(id);
     const statePaused = await client.threads.getState(id);
@@ -108,7 +120,7 @@ const scenarios = {
   },
 
   async parallel() {
-    const { thread_id: id } = await client.threads.create();
+    const { thread_id: id } = await client.threads.create({ graphId: 'parallel_interrupts' });
     const paused = await parts(client.runs.stream(id, 'parallel_interrupts', { input: {}, streamMode: 'updates' }));
     const threadPaused = await client.threads.get(id);
     const asked = paused.flatMap((p) => (p.event === 'updates' ? p.data.__interrupt__ ?? [] : []));
@@ -125,7 +137,7 @@ const scenarios = {
   },
 
   async background() {
-    const { thread_id: id } = await client.threads.create();
+    const { thread_id: id } = await client.threads.create({ graphId: 'paced_events' });
     const run = await client.runs.create(id, 'paced_events', {
       input: { count: PACED, interval: 0.02 },
       streamMode: 'custom',
@@ -142,7 +154,7 @@ const scenarios = {
     const cuts = [];
     const points = [1 + Math.floor(Math.random() * (PACED - 2)), 1 + Math.floor(Math.random() * (PACED - 2))];
     for (const cutAfter of points) {
-      const { thread_id: id } = await client.threads.create();
+      const { thread_id: id } = await client.threads.create({ graphId: 'paced_events' });
       const controller = new AbortController();
       const before = await parts(
         client.runs.stream(id, 'paced_events', {
@@ -162,7 +174,7 @@ const scenarios = {
   },
 
   async cancel() {
-    const { thread_id: id } = await client.threads.create();
+    const { thread_id: id } = await client.threads.create({ graphId: 'paced_events' });
     const run = await client.runs.create(id, 'paced_events', {
       input: { count: 2000, interval: 0.005 },
       streamMode: 'custom',
