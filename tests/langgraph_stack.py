@@ -33,8 +33,9 @@ OTHER_API_KEY = "lg-other-key"
 PRINCIPALS = {API_KEY: "lg-alice", OTHER_API_KEY: "lg-bob"}
 VARIANTS = ("embedded", "postgres+redis")
 # The origin the React page is served from in Chromium (by request interception): a
-# different origin from the edge's, as an app calling a LangGraph server has.
-PAGE_ORIGIN = "http://lg-page.test"
+# different origin from the edge's, as an app calling a LangGraph server has. A loopback
+# one, as Chromium's Private Network Access lets only those call a loopback edge.
+PAGE_ORIGIN = "http://localhost:5173"
 
 
 @dataclass

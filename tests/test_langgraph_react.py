@@ -85,19 +85,22 @@ def page_dir(node: str) -> Path:
     return out
 
 
-@pytest.fixture
-def paced(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The demo's tokens paced, so the page can be reloaded and stopped mid-answer."""
-    model = ScriptedChatModel(responder=agent_service.demo.respond, token_delay=TOKEN_DELAY_S)
-    monkeypatch.setattr(agent_service.demo, "TOKEN_DELAY", TOKEN_DELAY_S)
-    monkeypatch.setattr(agent_service.demo, "model", model.bind_tools(agent_service.demo.TOOLS))
-
-
 @pytest_asyncio.fixture(loop_scope="module")
 async def lg(lg_stack: LgStack) -> AsyncIterator[Any]:
     client: Any = get_client(url=lg_stack.url, api_key=API_KEY)
     yield client
     await client.aclose()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def page_run(node: str, page_dir: Path, lg_stack: LgStack) -> dict[str, Any]:
+    """One Chromium session of the three scenarios on one thread, per stack. The demo's
+    tokens are paced meanwhile, so the page can be reloaded and stopped mid-answer."""
+    model = ScriptedChatModel(responder=agent_service.demo.respond, token_delay=TOKEN_DELAY_S)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(agent_service.demo, "TOKEN_DELAY", TOKEN_DELAY_S)
+        patch.setattr(agent_service.demo, "model", model.bind_tools(agent_service.demo.TOOLS))
+        return await drive(node, lg_stack, page_dir)
 
 
 async def drive(node: str, stack: LgStack, page_dir: Path) -> dict[str, Any]:
@@ -115,15 +118,26 @@ async def drive(node: str, stack: LgStack, page_dir: Path) -> dict[str, Any]:
         limit=16 * 1024 * 1024,
     )
     try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=150)
     except TimeoutError:
         process.kill()
         await process.wait()
-        pytest.fail("tests/langgraph/react.mjs took over 120 s")
+        pytest.fail("tests/langgraph/react.mjs took over 150 s")
     assert process.returncode == 0, stderr.decode()
     line = next(raw for raw in stdout.decode().splitlines() if raw.startswith('{"result"'))
     result: dict[str, Any] = json.loads(line)["result"]
+    assert result["pageErrors"] == []
     return result
+
+
+def scenario(got: dict[str, Any], name: str) -> dict[str, Any]:
+    """One scenario's record, after checking it ran through with no console error."""
+    record: dict[str, Any] = got[name]
+    context = json.dumps({"requests": record["requests"], "console": record["problems"]})
+    assert "failed" not in record, f"{name}: {record.get('failed')}\n{context}"
+    assert record["problems"] == [], context
+    assert record["status"]["error"] == "", context
+    return record
 
 
 def this_turn(messages: Messages) -> Messages:
@@ -138,83 +152,98 @@ def answer_of(messages: Messages) -> dict[str, str]:
     return said[-1]
 
 
-def saved_answer(state: dict[str, Any]) -> dict[str, Any]:
-    said: list[dict[str, Any]] = [
-        m for m in state["values"]["messages"] if m["type"] == "ai" and m["content"]
-    ]
-    return said[-1]
+def saved_answers(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m for m in state["values"]["messages"] if m["type"] == "ai" and m["content"]]
 
 
-def query_of(path: str) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(path).query)
+def requests_to(record: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    return [r for r in record["requests"] if urlsplit(r["path"]).path == path]
 
 
-@pytest.mark.timeout(150)
-async def test_use_stream_reloads_mid_answer_answers_the_approval_and_stops(
-    node: str, page_dir: Path, lg_stack: LgStack, lg: Any, paced: None
+def query_of(request: dict[str, Any]) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(request["path"]).query)
+
+
+async def test_a_reload_mid_answer_resumes_and_ends_complete_with_no_token_twice(
+    page_run: dict[str, Any], lg: Any
 ) -> None:
-    got = await drive(node, lg_stack, page_dir)
-    assert got["problems"] == []
-    assert got["pageErrors"] == []
-    thread_id = got["threadId"]
-    requests: list[dict[str, Any]] = got["requests"]
-
-    def by_path(part: str) -> list[dict[str, Any]]:
-        return [r for r in requests if part in r["path"]]
-
-    # 1. Reloaded mid-answer: the run id was kept from Content-Location, the page rejoined
-    # from the start (Last-Event-ID -1), and the answer ended complete, no token twice.
-    reloaded = got["reloaded"]
+    reloaded = scenario(page_run, "reloaded")
+    thread_id = page_run["threadId"]
+    # The run id came from Content-Location; the page rejoined from the start.
     run_id = reloaded["storedRun"]
     assert run_id, "useStream kept no run id (Content-Location) for reconnectOnMount"
-    joins = by_path(f"/threads/{thread_id}/runs/{run_id}/stream")
-    assert [j["method"] for j in joins] == ["GET"], requests
-    assert joins[0]["lastEventId"] == "-1"
-    assert query_of(joins[0]["path"])["cancel_on_disconnect"] == ["0"]
-    assert reloaded["status"]["error"] == ""
-    state = await lg.threads.get_state(thread_id)
-    saved = saved_answer(state)
+    [join] = requests_to(reloaded, f"/threads/{thread_id}/runs/{run_id}/stream")
+    assert join["method"] == "GET"
+    assert join["lastEventId"] == "-1"
+    assert query_of(join)["cancel_on_disconnect"] == ["0"]
+    # fetchStateHistory: the page read the history before it rejoined.
+    history = requests_to(reloaded, f"/threads/{thread_id}/history")
+    assert history
+    assert history[0]["body"] == {"limit": 10}
+    assert reloaded["requests"].index(history[0]) < reloaded["requests"].index(join)
+
     final = answer_of(reloaded["final"])
-    assert final["id"] == saved["id"]
+    # (The thread went on with the later scenarios: find this turn's answer by its id.)
+    [saved] = [
+        m for m in saved_answers(await lg.threads.get_state(thread_id)) if m["id"] == final["id"]
+    ]
     assert final["text"] == saved["content"]
     before = answer_of(reloaded["beforeReload"])
     assert len(before["text"]) < len(final["text"])  # the reload came mid-answer
-    assert final["text"].startswith(before["text"])
+    assert saved["content"].startswith(before["text"])
+    # Never a token twice: every rendering after the reload shows the saved answer or a
+    # beginning of it, growing.
+    shown = []
     for render in reloaded["renders"]:
-        turn = this_turn([{"type": k, "text": t} for k, t in render])
-        for message in turn:
-            if message["type"] == "ai" and message["text"]:
-                # Never a token twice: every rendering is the saved answer, or a beginning.
-                assert saved["content"].startswith(message["text"]), message["text"]
+        turn = this_turn([{"type": kind, "text": text} for kind, text in render])
+        texts = [m["text"] for m in turn if m["type"] == "ai" and m["text"]]
+        for text in texts:
+            assert saved["content"].startswith(text), text
+        shown += texts[-1:]
+    assert shown[-1] == saved["content"]
+    assert len(shown) > 2  # streamed in, not shown whole
     ids = [m["id"] for m in reloaded["final"]]
     assert len(set(ids)) == len(ids)
     assert (await lg.runs.get(thread_id, run_id))["status"] == "success"
 
-    # 2. The approval before file_ticket, answered with Command(resume=approve).
-    approved = got["approved"]
-    assert approved["question"]["action"] == "file_ticket"
-    done = answer_of(approved["final"])
-    assert done["text"].startswith("Done: I filed ticket GB-")
-    state = await lg.threads.get_state(thread_id)
-    assert saved_answer(state)["content"] == done["text"]
-    assert approved["status"]["error"] == ""
 
-    # 3. Stopped mid-answer: the hook cancelled the run it had stored, and it is cancelled.
-    stopped = got["stopped"]
-    stop_run = stopped["runId"]
-    assert stop_run
-    cancels = by_path(f"/threads/{thread_id}/runs/{stop_run}/cancel")
-    assert [c["method"] for c in cancels] == ["POST"], requests
-    assert query_of(cancels[0]["path"]) == {"wait": ["0"], "action": ["interrupt"]}
+async def test_stop_cancels_the_run(page_run: dict[str, Any], lg: Any) -> None:
+    stopped = scenario(page_run, "stopped")
+    thread_id = page_run["threadId"]
+    run_id = stopped["runId"]
+    assert run_id
+    [cancel] = requests_to(stopped, f"/threads/{thread_id}/runs/{run_id}/cancel")
+    assert cancel["method"] == "POST"
+    assert query_of(cancel) == {"wait": ["0"], "action": ["interrupt"]}
+    assert stopped["status"]["loading"] == "false"
 
     async def cancelled() -> bool:
-        status: str = (await lg.runs.get(thread_id, stop_run))["status"]
+        status: str = (await lg.runs.get(thread_id, run_id))["status"]
         return status == "interrupted"
 
     await eventually(cancelled, "the stopped run is cancelled")
-    assert stopped["status"]["loading"] == "false"
-    assert stopped["status"]["error"] == ""
-    # Nothing of the stopped answer was saved: the thread's answer is still the ticket's.
+    # What streamed of the stopped answer was never saved.
+    partial = answer_of(stopped["shownAtStop"])
     state = await lg.threads.get_state(thread_id)
-    assert saved_answer(state)["content"] == done["text"]
-    assert (await lg.threads.get(thread_id))["status"] != "busy"
+    assert partial["id"] not in {m["id"] for m in state["values"]["messages"]}
+
+
+async def test_the_approval_before_file_ticket_is_answered(
+    page_run: dict[str, Any], lg: Any
+) -> None:
+    approved = scenario(page_run, "approved")
+    thread_id = page_run["threadId"]
+    assert approved["question"]["action"] == "file_ticket"
+    assert approved["interrupt"] == 0  # answered, so no longer shown
+    [resume] = [
+        r
+        for r in requests_to(approved, f"/threads/{thread_id}/runs/stream")
+        if "command" in (r["body"] or {})
+    ]
+    assert resume["body"]["command"] == {"resume": {"decision": "approve"}}
+    done = answer_of(approved["final"])
+    assert done["text"].startswith("Done: I filed ticket GB-")
+    state = await lg.threads.get_state(thread_id)
+    assert saved_answers(state)[-1]["content"] == done["text"]
+    thread = await lg.threads.get(thread_id)
+    assert thread["status"] == "idle"

@@ -5,7 +5,7 @@
 // what the page showed, for tests/test_langgraph_react.py to hold against the server.
 //
 // Scenarios, in one tab and one thread: an answer reloaded mid-stream (reconnectOnMount
-// replays it), a ticket request answered at its approval interrupt, an answer stopped.
+// replays it), an answer stopped, a ticket request answered at its approval interrupt.
 
 import { readFileSync } from 'node:fs';
 import { extname, join, normalize } from 'node:path';
@@ -34,13 +34,13 @@ const messages = (page) =>
 const renders = (page) => page.evaluate(() => window.__renders);
 
 async function idle(page) {
-  await page.locator('#status[data-loading="false"]').waitFor({ timeout: WAIT });
+  await page.locator('#status[data-loading="false"]').waitFor({ state: 'attached', timeout: WAIT });
 }
 
 async function ask(page, text) {
   await page.locator('#input').fill(text);
   await page.locator('#send').click();
-  await page.locator('#status[data-loading="true"]').waitFor({ timeout: WAIT });
+  await page.locator('#status[data-loading="true"]').waitFor({ state: 'attached', timeout: WAIT });
 }
 
 // Until an AI message after the last human one shows at least `chars` characters.
@@ -60,6 +60,9 @@ const { context, errors, close } = await launch();
 const requests = [];
 const problems = [];
 try {
+  // A page fulfilled by interception has no address space of its own, so Chromium's Local
+  // Network Access would ask the user before it calls a loopback edge: say yes, as they would.
+  await context.grantPermissions(['local-network-access'], { origin });
   await context.route(`${origin}/**`, (route) => {
     const path = new URL(route.request().url()).pathname;
     const file = normalize(join(pageDir, path === '/' ? 'index.html' : path));
@@ -79,52 +82,83 @@ try {
   page.on('request', (request) => {
     const url = request.url();
     if (url.startsWith(edgeUrl)) {
-      requests.push({ method: request.method(), path: url.slice(edgeUrl.length), lastEventId: request.headers()['last-event-id'] ?? null });
+      requests.push({
+        method: request.method(),
+        path: url.slice(edgeUrl.length),
+        lastEventId: request.headers()['last-event-id'] ?? null,
+        body: request.method() === 'POST' ? request.postDataJSON() : null,
+      });
     }
   });
   const query = new URLSearchParams({ api: edgeUrl, key: apiKey });
   await page.goto(`${origin}/index.html?${query}`);
-  await page.locator('#status').waitFor({ timeout: WAIT });
+  await page.locator('#status').waitFor({ state: 'attached', timeout: WAIT });
+
+  let threadId = '';
+  // Each scenario's record, or {failed} with the requests and console lines it saw.
+  const results = {};
+  const scenario = async (name, run) => {
+    const [r0, p0] = [requests.length, problems.length];
+    try {
+      results[name] = await run();
+    } catch (error) {
+      results[name] = { failed: String(error.stack ?? error) };
+    }
+    results[name].requests = requests.slice(r0);
+    results[name].problems = problems.slice(p0);
+  };
 
   // 1. Reload mid-answer.
-  await ask(page, 'How do stream modes work?');
-  await answerGrows(page, 12);
-  const threadId = (await status(page)).thread;
-  const beforeReload = await messages(page);
-  const storedRun = await page.evaluate((t) => sessionStorage.getItem(`lg:stream:${t}`), threadId);
-  await page.reload();
-  await page.locator('#status').waitFor({ timeout: WAIT });
-  await answerGrows(page, 1);
-  await idle(page);
-  const reloaded = { beforeReload, storedRun, renders: await renders(page), final: await messages(page), status: await status(page) };
+  await scenario('reloaded', async () => {
+    await ask(page, 'How do stream modes work?');
+    await answerGrows(page, 12);
+    threadId = (await status(page)).thread;
+    const beforeReload = await messages(page);
+    const storedRun = await page.evaluate((t) => sessionStorage.getItem(`lg:stream:${t}`), threadId);
+    await page.reload();
+    await page.locator('#status').waitFor({ state: 'attached', timeout: WAIT });
+    await answerGrows(page, 1);
+    await idle(page);
+    return { beforeReload, storedRun, renders: await renders(page), final: await messages(page), status: await status(page) };
+  });
 
-  // 2. A ticket: the approval interrupt, answered.
-  await ask(page, 'Please file a ticket: the docs search is slow');
-  await page.locator('#interrupt').waitFor({ timeout: WAIT });
-  await idle(page);
-  const question = JSON.parse(await page.locator('#interrupt').getAttribute('data-value'));
-  await page.locator('#approve').click();
-  await page.locator('#interrupt').waitFor({ state: 'detached', timeout: WAIT });
-  await page.waitForFunction(
-    () => [...document.querySelectorAll('#messages > li[data-type="ai"]')].some((li) => li.textContent.startsWith('Done: I filed ticket')),
-    undefined,
-    { timeout: WAIT },
-  );
-  await idle(page);
-  const approved = { question, final: await messages(page), status: await status(page) };
+  // 2. Stop mid-answer.
+  await scenario('stopped', async () => {
+    await ask(page, 'Tell me about checkpointers');
+    await answerGrows(page, 1);
+    const runId = await page.evaluate((t) => sessionStorage.getItem(`lg:stream:${t}`), threadId);
+    const shownAtStop = await messages(page);
+    await page.locator('#stop').click();
+    await idle(page);
+    return { runId, shownAtStop, final: await messages(page), status: await status(page) };
+  });
 
-  // 3. Stop mid-answer.
-  await ask(page, 'Tell me about checkpointers');
-  await answerGrows(page, 1);
-  const runOfStop = await page.evaluate((t) => sessionStorage.getItem(`lg:stream:${t}`), threadId);
-  const shownAtStop = await messages(page);
-  await page.locator('#stop').click();
-  await idle(page);
-  const stopped = { runId: runOfStop, shownAtStop, final: await messages(page), status: await status(page) };
+  // 3. A ticket: the approval interrupt, answered.
+  await scenario('approved', async () => {
+    await ask(page, 'Please file a ticket: the docs search is slow');
+    await page.locator('#interrupt').waitFor({ state: 'attached', timeout: WAIT });
+    await idle(page);
+    const question = JSON.parse(await page.locator('#interrupt').getAttribute('data-value'));
+    await page.locator('#approve').click();
+    // Until the ticket's answer shows, or the hook reports an error (then at once).
+    await page.waitForFunction(
+      () =>
+        document.querySelector('#status').dataset.error ||
+        [...document.querySelectorAll('#messages > li[data-type="ai"]')].some((li) =>
+          li.textContent.startsWith('Done: I filed ticket'),
+        ),
+      undefined,
+      { timeout: WAIT },
+    );
+    await idle(page);
+    return { question, final: await messages(page), status: await status(page), interrupt: await page.locator('#interrupt').count() };
+  });
 
-  process.stdout.write(
-    JSON.stringify({ result: { threadId, reloaded, approved, stopped, requests, problems, pageErrors: errors } }) + '\n',
-  );
+  process.stdout.write(JSON.stringify({ result: { threadId, ...results, pageErrors: errors } }) + '\n');
+} catch (error) {
+  // What the page saw, to say why it failed.
+  process.stderr.write(`${error.stack}\nrequests: ${JSON.stringify(requests)}\nconsole: ${JSON.stringify(problems)}\n`);
+  process.exitCode = 1;
 } finally {
   await close();
 }
