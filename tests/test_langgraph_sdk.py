@@ -8,11 +8,13 @@ replicas on Postgres + Redis (tests/langgraph_stack.py).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
@@ -508,6 +510,79 @@ async def test_a_join_after_a_cut_at_any_point_yields_every_event_once(
         ids = [p.id for p in before + rest]
         assert len(set(ids)) == len(ids), f"seed {seed}: an id twice: {ids}"
         assert (await lg.runs.get(thread_id, run_id))["status"] == "success"
+
+
+class CuttingProxy:
+    """A TCP proxy in front of the edge that cuts its first connection once `cut_after`
+    bytes of the response went through: a network drop in the middle of a stream."""
+
+    def __init__(self, upstream: str, cut_after: int) -> None:
+        parts = urlsplit(upstream)
+        self.host, self.port = str(parts.hostname), int(parts.port or 80)
+        self.cut_after = cut_after
+        self.connections = 0
+        self.cut = asyncio.Event()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self.serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        budget = self.cut_after if self.connections == 1 else None
+        up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+
+        async def pump(
+            src: asyncio.StreamReader, dst: asyncio.StreamWriter, limit: int | None
+        ) -> None:
+            sent = 0
+            while chunk := await src.read(4096):
+                if limit is not None and sent + len(chunk) >= limit:
+                    dst.write(chunk[: limit - sent])
+                    await dst.drain()
+                    self.cut.set()
+                    return
+                sent += len(chunk)
+                dst.write(chunk)
+                await dst.drain()
+
+        up = asyncio.create_task(pump(reader, up_writer, None))
+        await pump(up_reader, writer, budget)
+        up.cancel()
+        for w in (writer, up_writer):
+            w.transport.abort()  # a cut, not a clean close
+
+
+async def test_the_python_sdk_reconnects_by_itself_after_a_drop_and_loses_nothing(
+    lg_stack: LgStack, lg: LangGraphClient
+) -> None:
+    seed = random.randrange(1 << 30)
+    cut_after = random.Random(seed).randrange(600, 2400)  # bytes: somewhere mid-stream
+    thread_id = await new_thread(lg, "paced_events")
+    cutting = CuttingProxy(lg_stack.url, cut_after)
+    async with cutting as url:
+        client: LangGraphClient = get_client(url=url, api_key=API_KEY)
+        try:
+            parts = await parts_of(
+                client.runs.stream(
+                    thread_id,
+                    "paced_events",
+                    input={"count": PACED, "interval": 0.02},
+                    stream_mode="custom",
+                )
+            )
+        finally:
+            await client.aclose()
+    assert cutting.cut.is_set(), "the stream ended before the cut"
+    assert cutting.connections >= 2  # it came back through Location, by itself
+    assert custom_is(parts) == list(range(PACED)), f"seed {seed}: {custom_is(parts)}"
+    ids = [p.id for p in parts]
+    assert len(set(ids)) == len(ids), f"seed {seed}: {ids}"
+    assert [p.event for p in parts].count("metadata") >= 1
 
 
 async def test_a_busy_thread_refuses_a_second_run_and_a_cancel_stops_it(

@@ -43,15 +43,16 @@ async function ask(page, text) {
   await page.locator('#status[data-loading="true"]').waitFor({ state: 'attached', timeout: WAIT });
 }
 
-// Until an AI message after the last human one shows at least `chars` characters.
-async function answerGrows(page, chars) {
+// Until the answer to `question` (an AI message after it) shows at least `chars` characters.
+async function answerGrows(page, question, chars) {
   await page.waitForFunction(
-    (n) => {
+    ([asked, n]) => {
       const items = [...document.querySelectorAll('#messages > li')];
-      const turn = items.slice(items.findLastIndex((li) => li.dataset.type === 'human') + 1);
-      return turn.some((li) => li.dataset.type === 'ai' && li.textContent.length >= n);
+      const at = items.findLastIndex((li) => li.dataset.type === 'human');
+      if (at < 0 || items[at].textContent !== asked) return false;
+      return items.slice(at + 1).some((li) => li.dataset.type === 'ai' && li.textContent.length >= n);
     },
-    chars,
+    [question, chars],
     { timeout: WAIT, polling: 'raf' },
   );
 }
@@ -110,22 +111,24 @@ try {
 
   // 1. Reload mid-answer.
   await scenario('reloaded', async () => {
-    await ask(page, 'How do stream modes work?');
-    await answerGrows(page, 12);
+    const question = 'How do stream modes work?';
+    await ask(page, question);
+    await answerGrows(page, question, 12);
     threadId = (await status(page)).thread;
     const beforeReload = await messages(page);
     const storedRun = await page.evaluate((t) => sessionStorage.getItem(`lg:stream:${t}`), threadId);
     await page.reload();
     await page.locator('#status').waitFor({ state: 'attached', timeout: WAIT });
-    await answerGrows(page, 1);
+    await answerGrows(page, question, 1);
     await idle(page);
     return { beforeReload, storedRun, renders: await renders(page), final: await messages(page), status: await status(page) };
   });
 
   // 2. Stop mid-answer.
   await scenario('stopped', async () => {
-    await ask(page, 'Tell me about checkpointers');
-    await answerGrows(page, 1);
+    const question = 'Tell me about checkpointers';
+    await ask(page, question);
+    await answerGrows(page, question, 1);
     const runId = await page.evaluate((t) => sessionStorage.getItem(`lg:stream:${t}`), threadId);
     const shownAtStop = await messages(page);
     await page.locator('#stop').click();
