@@ -215,6 +215,7 @@ BAD_VALUES = {
     "--trusted-proxy": "nginx",
     "--max-frame-bytes": "10",
     "--chat-graph": " ",
+    "--langgraph-prefix": "langgraph",
     "--drain": "5s",
     "--data-dir": __file__,  # a file, not a directory
     "--edge-listen": "nowhere",

@@ -159,7 +159,7 @@ def run_body(
     if command:
         if stateless:
             raise BadRequestError("a command resumes a thread: run it on /threads/{id}/runs")
-        _command(request, command, strict=bool(body.get("strict_resume")))
+        _command(request, command)
     elif body.get("input") is None:
         request.input_json = b"null"  # no input: go on from the thread's checkpoint
     else:
@@ -174,10 +174,12 @@ def run_body(
     )
 
 
-def _command(request: api.StreamRunRequest, command: Mapping[str, Any], *, strict: bool) -> None:
-    """`strict_resume`: the checked resume (it must answer the pending interrupts);
-    otherwise LangGraph's Command as it is, which LangGraph judges."""
-    if strict and "resume" in command and not command.get("goto"):
+def _command(request: api.StreamRunRequest, command: Mapping[str, Any]) -> None:
+    """A resume (with an update or not) is the contract's checked resume: it must answer
+    the pending interrupts, one value or a map by interrupt id, which is what LangGraph
+    demands too, and a thread that is not paused is refused (strict_resume, always).
+    `goto`, or an update alone, is LangGraph's Command as it is."""
+    if "resume" in command and not command.get("goto"):
         resume = command["resume"]
         update = command.get("update")
         if isinstance(resume, dict) and resume and all(_INTERRUPT_ID.match(k) for k in resume):
