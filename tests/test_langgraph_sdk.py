@@ -522,6 +522,7 @@ class CuttingProxy:
         self.cut_after = cut_after
         self.connections = 0
         self.cut = asyncio.Event()
+        self.tasks: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> str:
         self.server = await asyncio.start_server(self.serve, "127.0.0.1", 0)
@@ -529,11 +530,17 @@ class CuttingProxy:
 
     async def __aexit__(self, *exc: object) -> None:
         self.server.close()
+        for task in self.tasks:  # connections the client keeps alive
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.server.wait_closed()
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         budget = self.cut_after if self.connections == 1 else None
+        me = asyncio.current_task()
+        assert me is not None
+        self.tasks.add(me)
         up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
 
         async def pump(
@@ -551,10 +558,13 @@ class CuttingProxy:
                 await dst.drain()
 
         up = asyncio.create_task(pump(reader, up_writer, None))
-        await pump(up_reader, writer, budget)
-        up.cancel()
-        for w in (writer, up_writer):
-            w.transport.abort()  # a cut, not a clean close
+        try:
+            await pump(up_reader, writer, budget)
+        finally:
+            up.cancel()
+            await asyncio.gather(up, return_exceptions=True)
+            for w in (writer, up_writer):
+                w.transport.abort()  # a cut, not a clean close
 
 
 async def test_the_python_sdk_reconnects_by_itself_after_a_drop_and_loses_nothing(
