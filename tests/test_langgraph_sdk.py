@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import pytest_asyncio
 from langgraph_sdk import get_client
@@ -88,35 +89,46 @@ def assert_stream_framing(parts: list[StreamPart]) -> str:
 # --- assistants -------------------------------------------------------------------------
 
 
-async def test_each_hosted_graph_is_an_assistant_with_langgraphs_uuid5(
+async def test_each_hosted_graph_is_a_system_assistant_found_by_id_or_name(
     lg: LangGraphClient,
 ) -> None:
     found = await lg.assistants.search(limit=100)
     assert {a["graph_id"] for a in found} == HOSTED
     for assistant in found:
-        assert assistant["assistant_id"] == assistant_uuid(assistant["graph_id"])
         assert assistant["metadata"].get("created_by") == "system"
         assert assistant["version"] == 1
-    assert assistant_uuid("agent") == "fe096781-5601-53d2-b2f6-0d3403f7e9ca"  # the digest's check
-
+        assert assistant["name"] == assistant["graph_id"]
     assert len(await lg.assistants.search(limit=3)) == 3
     [echo] = await lg.assistants.search(graph_id="echo", limit=100)
-    assert echo["assistant_id"] == assistant_uuid("echo")
     by_name = await lg.assistants.get("echo")
-    by_id = await lg.assistants.get(assistant_uuid("echo"))
-    assert by_name["assistant_id"] == by_id["assistant_id"] == assistant_uuid("echo")
+    by_id = await lg.assistants.get(echo["assistant_id"])
+    assert by_name["assistant_id"] == by_id["assistant_id"] == echo["assistant_id"]
     assert by_name["graph_id"] == by_id["graph_id"] == "echo"
-
     with pytest.raises(NotFoundError):
         await lg.assistants.get("no-such-graph")
 
 
-async def test_an_assistant_has_its_graphs_schemas_and_drawing(lg: LangGraphClient) -> None:
+async def test_assistant_ids_are_the_uuid5_langgraph_server_gives_them(
+    lg: LangGraphClient,
+) -> None:
+    assert assistant_uuid("agent") == "fe096781-5601-53d2-b2f6-0d3403f7e9ca"  # the digest's check
+    found = await lg.assistants.search(limit=100)
+    assert {a["graph_id"]: a["assistant_id"] for a in found} == {
+        graph: assistant_uuid(graph) for graph in HOSTED
+    }
+    assert (await lg.assistants.get(assistant_uuid("echo")))["graph_id"] == "echo"
+    output = await lg.runs.wait(None, assistant_uuid("echo"), input={"text": "by id"})
+    assert output == {"text": "by id", "reply": "echo: by id"}
+
+
+async def test_an_assistant_has_its_graphs_schemas(lg: LangGraphClient) -> None:
     schemas = await lg.assistants.get_schemas("echo")
     assert schemas["graph_id"] == "echo"
     assert set(schemas["input_schema"]["properties"]) == {"text"}
     assert {"text", "reply"} <= set(schemas["state_schema"]["properties"])
 
+
+async def test_an_assistant_has_its_graphs_drawing_with_xray(lg: LangGraphClient) -> None:
     drawing = await lg.assistants.get_graph("echo")
     nodes = {n["id"] for n in drawing["nodes"]}
     assert {"__start__", "echo"} <= nodes
@@ -135,7 +147,7 @@ async def test_an_assistant_has_its_graphs_schemas_and_drawing(lg: LangGraphClie
 # --- threads ----------------------------------------------------------------------------
 
 
-async def test_a_thread_is_created_found_updated_and_deleted(lg: LangGraphClient) -> None:
+async def test_a_thread_is_created_found_and_deleted(lg: LangGraphClient) -> None:
     tag = uuid.uuid4().hex
     thread = await lg.threads.create(metadata={"tag": tag, "owner": "test"})
     thread_id = thread["thread_id"]
@@ -152,13 +164,8 @@ async def test_a_thread_is_created_found_updated_and_deleted(lg: LangGraphClient
     same = await lg.threads.create(thread_id=thread_id, if_exists="do_nothing")
     assert same["thread_id"] == thread_id
 
-    updated = await lg.threads.update(thread_id, metadata={"extra": 1})
-    assert updated["metadata"]["tag"] == tag  # merged, not replaced
-    assert updated["metadata"]["extra"] == 1
-
     found = await lg.threads.search(metadata={"tag": tag})
     assert [t["thread_id"] for t in found] == [thread_id]
-    assert await lg.threads.search(metadata={"tag": tag, "extra": 2}) == []
     assert [t["thread_id"] for t in await lg.threads.search(ids=[thread_id])] == [thread_id]
 
     # A new thread has no checkpoint: an empty state and history, not a 404.
@@ -173,21 +180,31 @@ async def test_a_thread_is_created_found_updated_and_deleted(lg: LangGraphClient
         await lg.threads.get(thread_id)
 
 
-async def test_a_run_writes_state_history_and_the_threads_graph_metadata(
-    lg: LangGraphClient,
-) -> None:
+async def test_thread_search_matches_every_metadata_key(lg: LangGraphClient) -> None:
+    tag = uuid.uuid4().hex
+    mine = (await lg.threads.create(metadata={"tag": tag, "owner": "test"}))["thread_id"]
+    await lg.threads.create(metadata={"tag": tag, "owner": "else"})
+    found = await lg.threads.search(metadata={"tag": tag, "owner": "test"})
+    assert [t["thread_id"] for t in found] == [mine]
+    assert await lg.threads.search(metadata={"tag": "no-" + tag}) == []
+    assert await lg.threads.count(metadata={"tag": tag}) == 2
+
+
+async def test_a_threads_metadata_is_merged_by_update(lg: LangGraphClient) -> None:
+    tag = uuid.uuid4().hex
+    thread_id = (await lg.threads.create(metadata={"tag": tag}))["thread_id"]
+    updated = await lg.threads.update(thread_id, metadata={"extra": 1})
+    assert updated["metadata"]["tag"] == tag  # merged, not replaced
+    assert updated["metadata"]["extra"] == 1
+    found = await lg.threads.search(metadata={"tag": tag, "extra": 1})
+    assert [t["thread_id"] for t in found] == [thread_id]
+
+
+async def test_a_run_writes_the_state_and_its_history(lg: LangGraphClient) -> None:
     thread_id = await new_thread(lg, "echo")
     output = await lg.runs.wait(thread_id, "echo", input={"text": "hi"})
     assert output == {"text": "hi", "reply": "echo: hi"}
-
-    thread = await lg.threads.get(thread_id)
-    assert thread["status"] == "idle"
-    assert thread["values"] == {"text": "hi", "reply": "echo: hi"}
-    # agent-chat-ui lists threads by these.
-    assert thread["metadata"]["graph_id"] == "echo"
-    assert thread["metadata"]["assistant_id"] == assistant_uuid("echo")
-    listed = await lg.threads.search(metadata={"graph_id": "echo"}, limit=100)
-    assert thread_id in {t["thread_id"] for t in listed}
+    assert (await lg.threads.get(thread_id))["status"] == "idle"
 
     state = await lg.threads.get_state(thread_id)
     assert state["values"] == {"text": "hi", "reply": "echo: hi"}
@@ -204,8 +221,28 @@ async def test_a_run_writes_state_history_and_the_threads_graph_metadata(
     steps = [h["metadata"]["step"] for h in history]
     assert steps == sorted(steps, reverse=True)
     assert len(await lg.threads.get_history(thread_id, limit=1)) == 1
+    at_first = await lg.threads.get_state(
+        thread_id, checkpoint_id=history[-1]["checkpoint"]["checkpoint_id"]
+    )
+    assert at_first["checkpoint"]["checkpoint_id"] == history[-1]["checkpoint"]["checkpoint_id"]
 
-    # Writing state as a node adds a checkpoint the state and history then show.
+
+async def test_a_thread_shows_its_values_and_graph_after_a_run(lg: LangGraphClient) -> None:
+    thread_id = await new_thread(lg, "echo")
+    await lg.runs.wait(thread_id, "echo", input={"text": "hi"})
+    thread = await lg.threads.get(thread_id)
+    assert thread["values"] == {"text": "hi", "reply": "echo: hi"}
+    # agent-chat-ui lists threads by these.
+    assert thread["metadata"]["graph_id"] == "echo"
+    assert thread["metadata"]["assistant_id"] == assistant_uuid("echo")
+    listed = await lg.threads.search(metadata={"graph_id": "echo"}, limit=100)
+    assert thread_id in {t["thread_id"] for t in listed}
+
+
+async def test_state_written_as_a_node_is_a_new_checkpoint(lg: LangGraphClient) -> None:
+    thread_id = await new_thread(lg, "echo")
+    await lg.runs.wait(thread_id, "echo", input={"text": "hi"})
+    head = (await lg.threads.get_state(thread_id))["checkpoint"]
     written = await lg.threads.update_state(thread_id, {"reply": "edited"}, as_node="echo")
     checkpoint_id = written["checkpoint"]["checkpoint_id"]
     after = await lg.threads.get_state(thread_id)
@@ -304,9 +341,7 @@ async def test_a_stream_carries_every_mode_as_the_sdk_parses_it(lg: LangGraphCli
     debug_types = {d["type"] for d in events_named(parts, "debug")}
     assert {"checkpoint", "task", "task_result"} <= debug_types
 
-    run = await lg.runs.get(thread_id, run_id)
-    assert run["status"] == "success"
-    assert run["assistant_id"] == assistant_uuid("chat_echo")
+    assert (await lg.runs.get(thread_id, run_id))["status"] == "success"
 
 
 async def test_the_legacy_messages_mode_sends_partial_and_metadata(lg: LangGraphClient) -> None:
@@ -326,12 +361,15 @@ async def test_the_legacy_messages_mode_sends_partial_and_metadata(lg: LangGraph
     assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(texts))
 
 
-async def test_custom_events_and_the_events_mode(lg: LangGraphClient) -> None:
-    parts = await parts_of(
-        lg.runs.stream(None, "echo", input={"text": "yo"}, stream_mode=["custom", "events"])
-    )
+async def test_custom_events_stream_as_written(lg: LangGraphClient) -> None:
+    parts = await parts_of(lg.runs.stream(None, "echo", input={"text": "yo"}, stream_mode="custom"))
     assert_stream_framing(parts)
-    assert events_named(parts, "custom") == [{"echo": "yo"}]
+    assert [(p.event, p.data) for p in parts[1:]] == [("custom", {"echo": "yo"})]
+
+
+async def test_the_events_mode_streams_langchain_events(lg: LangGraphClient) -> None:
+    parts = await parts_of(lg.runs.stream(None, "echo", input={"text": "yo"}, stream_mode="events"))
+    assert_stream_framing(parts)
     kinds = [e["event"] for e in events_named(parts, "events")]
     assert "on_chain_start" in kinds
     assert "on_chain_end" in kinds
@@ -363,13 +401,7 @@ async def test_subgraph_events_are_named_by_their_namespace(lg: LangGraphClient)
     assert events_named(deep, "updates") == [whole]
 
 
-async def test_a_failing_run_streams_an_error_and_wait_raises_it(lg: LangGraphClient) -> None:
-    parts = await parts_of(lg.runs.stream(None, "failing", input={}))
-    assert_stream_framing(parts)
-    assert parts[-1].event == "error"
-    assert parts[-1].data["error"] == "RuntimeError"
-    assert FAILURE_MESSAGE in parts[-1].data["message"]
-
+async def test_a_failing_run_fails_wait_and_marks_the_thread(lg: LangGraphClient) -> None:
     thread_id = await new_thread(lg, "failing")
     with pytest.raises(Exception, match=FAILURE_MESSAGE):
         await lg.runs.wait(thread_id, "failing", input={})
@@ -378,23 +410,37 @@ async def test_a_failing_run_streams_an_error_and_wait_raises_it(lg: LangGraphCl
     assert run["status"] == "error"
 
 
+async def test_a_failing_run_streams_the_exception_class_and_message(lg: LangGraphClient) -> None:
+    parts = await parts_of(lg.runs.stream(None, "failing", input={}))
+    assert_stream_framing(parts)
+    assert parts[-1].event == "error"
+    assert parts[-1].data["error"] == "RuntimeError"  # what the node raised, as pyapi says
+    assert FAILURE_MESSAGE in parts[-1].data["message"]
+
+
 async def test_an_unknown_thread_is_404_and_stateless_wait_answers(lg: LangGraphClient) -> None:
     with pytest.raises(NotFoundError):
         await parts_of(lg.runs.stream(str(uuid.uuid4()), "echo", input={"text": "x"}))
-    with pytest.raises(NotFoundError):
+    # runs.wait reconnects through Location, so it raises httpx's error, not the SDK's.
+    with pytest.raises(httpx.HTTPStatusError) as refused:
         await lg.runs.wait(str(uuid.uuid4()), "echo", input={"text": "x"})
+    assert refused.value.response.status_code == 404
+    stateless = await lg.runs.wait(None, "echo", input={"text": "z"})
+    assert stateless == {"text": "z", "reply": "echo: z"}
+
+
+async def test_if_not_exists_create_makes_the_thread(lg: LangGraphClient) -> None:
     created = str(uuid.uuid4())
     output = await lg.runs.wait(created, "echo", input={"text": "x"}, if_not_exists="create")
     assert output == {"text": "x", "reply": "echo: x"}
-    assert (await lg.threads.get(created))["values"] == output
-    stateless = await lg.runs.wait(None, "echo", input={"text": "z"})
-    assert stateless == {"text": "z", "reply": "echo: z"}
+    assert (await lg.threads.get_state(created))["values"] == output
 
 
 # --- interrupts -------------------------------------------------------------------------
 
 
-async def test_an_interrupt_is_answered_with_command_resume(lg: LangGraphClient) -> None:
+async def paused_on_interrupting(lg: LangGraphClient) -> tuple[str, str, dict[str, Any]]:
+    """A thread paused at `interrupting`'s question: (thread id, run id, the interrupt)."""
     thread_id = await new_thread(lg, "interrupting")
     paused = await parts_of(lg.runs.stream(thread_id, "interrupting", input={"question": "Ship?"}))
     run_id = assert_stream_framing(paused)
@@ -404,17 +450,15 @@ async def test_an_interrupt_is_answered_with_command_resume(lg: LangGraphClient)
     [interrupt] = asked[0]
     assert interrupt["value"] == {"question": "Ship?"}
     assert interrupt["id"]
+    return thread_id, run_id, interrupt
 
+
+async def test_an_interrupt_is_answered_with_command_resume(lg: LangGraphClient) -> None:
+    thread_id, run_id, _ = await paused_on_interrupting(lg)
     assert (await lg.runs.get(thread_id, run_id))["status"] == "success"  # paused ≠ cancelled
-    thread = await lg.threads.get(thread_id)
-    assert thread["status"] == "interrupted"
-    pending = [i for group in thread["interrupts"].values() for i in group]
-    assert [i["id"] for i in pending] == [interrupt["id"]]
+    assert (await lg.threads.get(thread_id))["status"] == "interrupted"
     state = await lg.threads.get_state(thread_id)
     assert state["next"] == ["ask"]
-    [task] = state["tasks"]
-    assert task["name"] == "ask"
-    assert [i["id"] for i in task["interrupts"]] == [interrupt["id"]]
 
     resumed = await parts_of(
         lg.runs.stream(thread_id, "interrupting", command={"resume": "yes"}, stream_mode="updates")
@@ -424,13 +468,26 @@ async def test_an_interrupt_is_answered_with_command_resume(lg: LangGraphClient)
         {"ask": {"answer": "yes"}},
         {"finish": {"result": "answer was yes"}},
     ]
+    assert (await lg.threads.get(thread_id))["status"] == "idle"
+    assert (await lg.threads.get_state(thread_id))["values"]["result"] == "answer was yes"
+
+
+async def test_a_pending_interrupt_shows_on_the_thread_and_its_state_task(
+    lg: LangGraphClient,
+) -> None:
+    thread_id, _, interrupt = await paused_on_interrupting(lg)
     thread = await lg.threads.get(thread_id)
-    assert thread["status"] == "idle"
-    assert thread["values"]["result"] == "answer was yes"
-    assert not any(thread["interrupts"].values())
+    pending = [i for group in thread["interrupts"].values() for i in group]
+    assert [i["id"] for i in pending] == [interrupt["id"]]
+    [task] = (await lg.threads.get_state(thread_id))["tasks"]
+    assert task["name"] == "ask"
+    assert [i["id"] for i in task["interrupts"]] == [interrupt["id"]]
+    await lg.runs.wait(thread_id, "interrupting", command={"resume": "no"})
+    assert not any((await lg.threads.get(thread_id))["interrupts"].values())
 
 
-async def test_parallel_interrupts_are_answered_by_id(lg: LangGraphClient) -> None:
+async def paused_in_parallel(lg: LangGraphClient) -> tuple[str, dict[str, str]]:
+    """A thread paused at both of `parallel_interrupts`' questions: (id, side → interrupt id)."""
     thread_id = await new_thread(lg, "parallel_interrupts")
     paused = await parts_of(
         lg.runs.stream(thread_id, "parallel_interrupts", input={}, stream_mode="updates")
@@ -440,17 +497,24 @@ async def test_parallel_interrupts_are_answered_by_id(lg: LangGraphClient) -> No
     by_side = {i["value"]["side"]: i["id"] for i in asked}
     assert sorted(by_side) == ["left", "right"]
     assert len(asked) == 2  # each once
+    return thread_id, by_side
 
-    thread = await lg.threads.get(thread_id)
-    assert thread["status"] == "interrupted"
-    assert len(thread["interrupts"]) == 2  # keyed by task
-    pending = {i["id"] for group in thread["interrupts"].values() for i in group}
-    assert pending == set(by_side.values())
 
+async def test_parallel_interrupts_are_answered_by_id(lg: LangGraphClient) -> None:
+    thread_id, by_side = await paused_in_parallel(lg)
+    assert (await lg.threads.get(thread_id))["status"] == "interrupted"
     answers = {by_side["left"]: "L", by_side["right"]: "R"}
     output = await lg.runs.wait(thread_id, "parallel_interrupts", command={"resume": answers})
     assert output["joined"] == "left=L, right=R"
     assert (await lg.threads.get(thread_id))["status"] == "idle"
+
+
+async def test_parallel_interrupts_show_on_the_thread_by_task(lg: LangGraphClient) -> None:
+    thread_id, by_side = await paused_in_parallel(lg)
+    thread = await lg.threads.get(thread_id)
+    assert len(thread["interrupts"]) == 2  # keyed by task
+    pending = {i["id"] for group in thread["interrupts"].values() for i in group}
+    assert pending == set(by_side.values())
 
 
 # --- background runs, joins, cancel -----------------------------------------------------

@@ -68,16 +68,22 @@ async def js(lg_stack: LgStack) -> dict[str, Record]:
 
 
 def scenario(js: dict[str, Record], name: str) -> Record:
-    """One scenario's record, after checking neither it nor any of its calls failed."""
+    """One scenario's record, after checking it ran through (its calls may have failed)."""
     record = js[name]
     assert "failed" not in record, f"{name}: {record['failed']}\n{record.get('stack', '')}"
-    failed = {
-        key: value["failed"]
-        for key, value in record.items()
-        if isinstance(value, dict) and "failed" in value
-    }
-    assert not failed, f"{name}: calls failed: {failed}"
     return record
+
+
+def ok(record: Record, *keys: str) -> Any:
+    """The results of these calls of a scenario, after checking none failed."""
+    failed = {
+        k: record[k]["failed"]
+        for k in keys
+        if isinstance(record[k], dict) and "failed" in record[k]
+    }
+    assert not failed, f"calls failed: {failed}"
+    values = [record[k] for k in keys]
+    return values[0] if len(values) == 1 else values
 
 
 def named(parts: list[Record], event: str) -> list[Any]:
@@ -103,15 +109,27 @@ def customs(parts: list[Record]) -> list[int]:
 async def test_assistants(js: dict[str, Record]) -> None:
     got = scenario(js, "assistants")
     assert {a["graph_id"] for a in got["found"]} == HOSTED
-    assert all(a["assistant_id"] == assistant_uuid(a["graph_id"]) for a in got["found"])
     assert got["limited"] == 3
-    assert got["byName"]["assistant_id"] == assistant_uuid("echo")
-    assert got["schemas"]["graph_id"] == "echo"
-    assert set(got["schemas"]["input_schema"]["properties"]) == {"text"}
-    assert {"__start__", "echo"} <= {n["id"] for n in got["drawing"]["nodes"]}
-    assert ("__start__", "echo") in {(e["source"], e["target"]) for e in got["drawing"]["edges"]}
-    assert any(n["id"].endswith("step_a") for n in got["deep"]["nodes"])
+    by_name, schemas = ok(got, "byName", "schemas")
+    assert by_name["graph_id"] == "echo"
+    assert by_name["assistant_id"] in {a["assistant_id"] for a in got["found"]}
+    assert schemas["graph_id"] == "echo"
+    assert set(schemas["input_schema"]["properties"]) == {"text"}
     assert got["missing"]["status"] == 404
+
+
+async def test_assistant_ids_are_langgraphs_uuid5(js: dict[str, Record]) -> None:
+    got = scenario(js, "assistants")
+    assert {a["graph_id"]: a["assistant_id"] for a in got["found"]} == {
+        graph: assistant_uuid(graph) for graph in HOSTED
+    }
+
+
+async def test_an_assistants_drawing(js: dict[str, Record]) -> None:
+    drawing, deep = ok(scenario(js, "assistants"), "drawing", "deep")
+    assert {"__start__", "echo"} <= {n["id"] for n in drawing["nodes"]}
+    assert ("__start__", "echo") in {(e["source"], e["target"]) for e in drawing["edges"]}
+    assert any(n["id"].endswith("step_a") for n in deep["nodes"])
 
 
 async def test_threads(js: dict[str, Record]) -> None:
@@ -120,27 +138,45 @@ async def test_threads(js: dict[str, Record]) -> None:
     assert got["got"]["status"] == "idle"
     assert got["got"]["metadata"]["tag"] == got["created"]["metadata"]["tag"]
     assert got["duplicate"]["status"] == 409
-    assert got["doNothing"]["thread_id"] == thread_id
-    assert got["updated"]["metadata"]["extra"] == 1
-    assert "tag" in got["updated"]["metadata"]
+    assert ok(got, "doNothing")["thread_id"] == thread_id
     assert got["search"] == [thread_id]
-    assert got["emptyState"]["checkpoint"] is None
-    assert got["emptyState"]["next"] == []
-    assert got["emptyHistory"] == []
-
-    assert got["output"] == {"text": "hi", "reply": "echo: hi"}
-    assert got["afterRun"]["values"] == got["output"]
-    assert got["afterRun"]["metadata"]["graph_id"] == "echo"
-    assert got["afterRun"]["metadata"]["assistant_id"] == assistant_uuid("echo")
-    assert thread_id in got["byGraph"]
-    head = got["state"]["checkpoint"]["checkpoint_id"]
-    assert got["history"][0]["checkpoint"]["checkpoint_id"] == head
-    for newer, older in itertools.pairwise(got["history"]):
+    empty_state, empty_history = ok(got, "emptyState", "emptyHistory")
+    assert empty_state["checkpoint"] is None
+    assert empty_state["next"] == []
+    assert empty_history == []
+    output, state, history = ok(got, "output", "state", "history")
+    assert output == {"text": "hi", "reply": "echo: hi"}
+    assert state["values"] == output
+    head = state["checkpoint"]["checkpoint_id"]
+    assert history[0]["checkpoint"]["checkpoint_id"] == head
+    for newer, older in itertools.pairwise(history):
         assert newer["parent_checkpoint"]["checkpoint_id"] == older["checkpoint"]["checkpoint_id"]
-    written = got["written"]["checkpoint"]["checkpoint_id"]
-    assert got["edited"]["checkpoint"]["checkpoint_id"] == written
-    assert got["edited"]["values"] == {"text": "hi", "reply": "edited"}
     assert got["deleted"]["status"] == 404
+
+
+async def test_thread_search_filters_by_metadata(js: dict[str, Record]) -> None:
+    assert scenario(js, "threads")["searchNone"] == []
+
+
+async def test_a_threads_metadata_update(js: dict[str, Record]) -> None:
+    updated = ok(scenario(js, "threads"), "updated")
+    assert updated["metadata"]["extra"] == 1
+    assert "tag" in updated["metadata"]
+
+
+async def test_a_thread_after_a_run_shows_its_values_and_graph(js: dict[str, Record]) -> None:
+    got = scenario(js, "threads")
+    after = ok(got, "afterRun")
+    assert after["values"] == {"text": "hi", "reply": "echo: hi"}
+    assert after["metadata"]["graph_id"] == "echo"
+    assert after["metadata"]["assistant_id"] == assistant_uuid("echo")
+    assert got["created"]["thread_id"] in got["byGraph"]
+
+
+async def test_update_state_as_a_node(js: dict[str, Record]) -> None:
+    written, edited = ok(scenario(js, "threads"), "written", "edited")
+    assert edited["checkpoint"]["checkpoint_id"] == written["checkpoint"]["checkpoint_id"]
+    assert edited["values"] == {"text": "hi", "reply": "edited"}
 
 
 async def test_a_thread_made_without_a_graph_runs_the_graph_of_its_first_run(
@@ -148,8 +184,9 @@ async def test_a_thread_made_without_a_graph_runs_the_graph_of_its_first_run(
 ) -> None:
     got = scenario(js, "threads")
     assert got["bareOutput"] == {"error": None, "status": None}
-    assert got["bare"]["metadata"]["graph_id"] == "echo"
-    assert got["bare"]["values"] == {"text": "a", "reply": "echo: a"}
+    bare = ok(got, "bare")
+    assert bare["metadata"]["graph_id"] == "echo"
+    assert bare["values"] == {"text": "a", "reply": "echo: a"}
 
 
 async def test_a_stream_in_every_mode(js: dict[str, Record]) -> None:
@@ -199,8 +236,7 @@ async def test_an_interrupt_resumed(js: dict[str, Record]) -> None:
     assert interrupt["value"] == {"question": "Ship?"}
     assert got["runPaused"]["status"] == "success"
     assert got["threadPaused"]["status"] == "interrupted"
-    assert [t["name"] for t in got["statePaused"]["tasks"]] == ["ask"]
-    assert [i["id"] for i in got["statePaused"]["tasks"][0]["interrupts"]] == [interrupt["id"]]
+    assert got["statePaused"]["next"] == ["ask"]
     framed(got["resumed"])
     assert named(got["resumed"], "updates") == [
         {"ask": {"answer": "yes"}},
@@ -209,15 +245,31 @@ async def test_an_interrupt_resumed(js: dict[str, Record]) -> None:
     assert got["threadAfter"]["status"] == "idle"
 
 
+async def test_a_pending_interrupt_in_the_state_tasks(js: dict[str, Record]) -> None:
+    got = scenario(js, "interrupt")
+    [interrupt] = next(
+        v["__interrupt__"] for v in named(got["paused"], "values") if "__interrupt__" in v
+    )
+    assert [t["name"] for t in got["statePaused"]["tasks"]] == ["ask"]
+    assert [i["id"] for i in got["statePaused"]["tasks"][0]["interrupts"]] == [interrupt["id"]]
+
+
 async def test_parallel_interrupts(js: dict[str, Record]) -> None:
     got = scenario(js, "parallel")
     framed(got["paused"])
     asked = [i for u in named(got["paused"], "updates") for i in u.get("__interrupt__", [])]
     assert sorted(i["value"]["side"] for i in asked) == ["left", "right"]
     assert got["threadPaused"]["status"] == "interrupted"
-    assert len(got["threadPaused"]["interrupts"]) == 2
     assert got["output"]["joined"] == "left=L, right=R"
     assert got["threadAfter"]["status"] == "idle"
+
+
+async def test_parallel_interrupts_on_the_thread_by_task(js: dict[str, Record]) -> None:
+    got = scenario(js, "parallel")
+    asked = {i["id"] for u in named(got["paused"], "updates") for i in u.get("__interrupt__", [])}
+    interrupts = got["threadPaused"]["interrupts"]
+    assert len(interrupts) == 2
+    assert {i["id"] for group in interrupts.values() for i in group} == asked
 
 
 async def test_wait(js: dict[str, Record]) -> None:

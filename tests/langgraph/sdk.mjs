@@ -66,6 +66,7 @@ const scenarios = {
     out.doNothing = await step(() => client.threads.create({ threadId: id, ifExists: 'do_nothing' }));
     out.updated = await step(() => client.threads.update(id, { metadata: { extra: 1 } }));
     out.search = (await client.threads.search({ metadata: { tag } })).map((t) => t.thread_id);
+    out.searchNone = (await client.threads.search({ metadata: { tag: `no-${tag}` } })).map((t) => t.thread_id);
     out.emptyState = await step(() => client.threads.getState(id));
     out.emptyHistory = await step(() => client.threads.getHistory(id));
     out.output = await step(() => client.runs.wait(id, 'echo', { input: { text: 'hi' } }));
