@@ -10,6 +10,9 @@ the proposal) or `{"decision": "reject", "reason": "..."}`. An answer of another
 asks again, with an `"error"` key saying what was wrong.
 
 The graph is async only, and compiled without a checkpointer: the service attaches its own.
+
+Over 400 lines on purpose: the demo is one story (the model's script, the tools, the
+graph) that reads top to bottom; split, a newcomer would chase it across files.
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.pregel import Pregel
 
 from agent_service.langgraph_adapter import DEFAULT_MODES, Durability, thread_config
-from agent_service.resumes import GraphCommand, Resume
+from agent_service.resumes import GraphCommand, Resume, ResumePlan, plan_resume
 from agent_service.statuses import BusyPolicy
 from agent_service.store import RunRecord
 
@@ -80,6 +81,18 @@ class RunSpec:
         metadata = {**self.metadata, **self.thread_ids(self.graph), "run_id": run_id}
         configurable = {**self.configurable, **start_at}
         return thread_config(self.thread_id, configurable, run_id=run_id, metadata=metadata)
+
+    async def graph_input(
+        self, graph: Pregel[Any, Any, Any, Any], plan: ResumePlan | None
+    ) -> Any:
+        """What the graph is given: the input, or for a resume the `Command` its plan works
+        out (the plan made at accept time; for a queued run, one made now its turn came)."""
+        if self.command is not None:
+            return self.command.command()
+        if self.resume is None:
+            return self.input
+        plan = plan or await plan_resume(graph, self.thread_id, self.resume)
+        return await plan.graph_input(graph, self.thread_id)
 
 
 def log_context(record: RunRecord, spec: RunSpec | None = None) -> dict[str, str]:

@@ -1,12 +1,11 @@
 """Runs on threads: accept, queue, execute, cancel, and the record of how each ended.
 
 Knows nothing of gRPC. A run is an asyncio task that streams its graph into the event
-log; callers follow the log. The checkpoint, not any connection, is the truth about
-where a thread stands, so a resume works from any caller after any restart. Threads live
-in `threads`, the log writer in `log_writer`, LangGraph's shapes in `langgraph_adapter`
-(stream parts) and `resumes` (resume → `Command`), leases across replicas in `leases`,
-what a caller asks in `run_spec`, what a rollback deletes in `rollback`, execution
-slots and load shedding in `admission`.
+log; callers follow the log. The checkpoint, not any connection, is the truth about where
+a thread stands, so a resume works from any caller after any restart. Elsewhere: threads
+(`threads`), the log writer (`log_writer`), stream parts (`langgraph_adapter`), resume →
+`Command` (`resumes`), leases (`leases`), the caller's ask (`run_spec`), rollback
+(`rollback`), execution slots and load shedding (`admission`).
 """
 
 from __future__ import annotations
@@ -306,11 +305,8 @@ class RunManager:
 
     async def _execute(self, active: _ActiveRun) -> None:
         record = active.record
-        attributes = {
-            "glassbox.run_id": record.run_id,
-            "glassbox.thread_id": record.thread_id,
-            "glassbox.graph": record.graph,
-        }
+        ids = {"run_id": record.run_id, "thread_id": record.thread_id, "graph": record.graph}
+        attributes = {f"glassbox.{key}": value for key, value in ids.items()}
         with tracing.run_span(active.spec.traceparent, attributes) as span:
             await self._run_graph(active)
             tracing.end_span(span, record.status, record.error_code)
@@ -338,7 +334,7 @@ class RunManager:
             graph = active.hosted.graph
             async for ev in stream_events(
                 graph,
-                await self._graph_input(active),
+                await spec.graph_input(graph, active.resume_plan),
                 spec.langgraph_config(record.run_id),
                 modes=spec.modes,
                 subgraphs=spec.subgraphs,
@@ -375,17 +371,6 @@ class RunManager:
             active.finishing = True
             self.metrics.active.dec()
             await self._finish(active, status, output, error)
-
-    async def _graph_input(self, active: _ActiveRun) -> Any:
-        """The run's input, or for a resume the `Command` its plan works out (the plan made
-        at accept time; for a queued run, one made now that its turn came)."""
-        spec, graph = active.spec, active.hosted.graph
-        if spec.command is not None:
-            return spec.command.command()
-        if spec.resume is None:
-            return spec.input
-        plan = active.resume_plan or await plan_resume(graph, spec.thread_id, spec.resume)
-        return await plan.graph_input(graph, spec.thread_id)
 
     async def _set_status(self, active: _ActiveRun, status: RunStatus) -> None:
         active.record.status, active.record.updated_at = status, utc_now()

@@ -5,6 +5,9 @@ Both run the same statements, written once with `?` placeholders; the dialects d
 only in column types, in how JSON and timestamps travel, and in how a transaction starts.
 Every write that must be atomic is one transaction, so a claim made by one process is
 seen by all others sharing the database.
+
+Over 400 lines on purpose: every Store method's SQL, written once for both dialects
+(`store_sql_dialects` holds only what differs).
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ A `Transport` holds what its streams share (a gRPC channel, an HTTP connection p
 one run of a graph in custom mode and records every custom event's payload with the
 moment it arrived, so the scenarios can check counts and order and compute rates and
 latencies the same way for every path.
+
+Over 400 lines on purpose: one load-generating client per transport, side by side, so
+that what each lane measures can be compared line by line.
 """
 
 from __future__ import annotations

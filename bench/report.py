@@ -2,6 +2,9 @@
 
 The prose around the markers is written by people; this module only replaces what lies
 between them, so a re-run updates the numbers and keeps the analysis.
+
+Over 400 lines on purpose: the whole report (tables, ratios, figures) rendered from one
+results file in one pass.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@
 .venv/bin/python -m bench --quick          fewer repeats and events: a check that it works
 .venv/bin/python -m bench --only ws1000    one part (see PARTS)
 .venv/bin/python -m bench --report         re-render the report from latest.json
+
+Over 400 lines on purpose: the plan of every part of the run, in the order it runs.
 """
 
 from __future__ import annotations

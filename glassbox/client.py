@@ -5,6 +5,9 @@
             ...
 
 Failed calls raise the catalogued `GlassboxError` subclass the server sent.
+
+Over 400 lines on purpose: one typed method per RPC of the contract, so a caller finds
+them all in one place.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Each error class carries one `ErrorSpec` row: its code (also the `google.rpc.Err
 reason on the wire), gRPC status, HTTP status, WebSocket close code, whether a retry may
 succeed, and a hint a person can act on. The agent service raises these; `to_grpc_trailers`
 puts them on the wire; `from_rpc_error` turns them back into the same class on a client.
+
+Over 400 lines on purpose: the one error catalogue, a row per error, and it must stay
+one table.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ hold it against what the server says over REST.
 
 Screenshots go to a temporary directory, or to docs/screenshots with
 GLASSBOX_UPDATE_SCREENSHOTS=1 (they change on every run, so only when asked).
+
+Over 400 lines on purpose: every demo-page scenario shares one page harness.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ ephemeral ports. Blocks talk to it where they say 127.0.0.1:8000 (the edge) or
 127.0.0.1:50051 (the agent service). Production command lines are started for real on
 this machine, with local stand-ins for what only production has (see `_localize`), and
 each must serve. What a block prints is stated in the block (`# prints: …`) and held to.
+
+Over 400 lines on purpose: one runner per kind of block (python, js, sh, json, text), and
+the production command lines' local stand-ins, which only make sense side by side.
 """
 
 from __future__ import annotations

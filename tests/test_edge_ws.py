@@ -1,4 +1,7 @@
-"""The WebSocket protocol at /v1/ws against a real agent service and a real uvicorn."""
+"""The WebSocket protocol at /v1/ws against a real agent service and a real uvicorn.
+
+Over 400 lines on purpose: the whole `/v1/ws` protocol, one op per section.
+"""
 
 from __future__ import annotations
 

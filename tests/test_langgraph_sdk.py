@@ -4,6 +4,9 @@ Nothing here speaks HTTP by hand: every call is the SDK's own, so the test passe
 the edge answers what the SDK parses (docs: /work/helpers/langgraph-api-digest.md is the
 wire spec these follow). Each test runs against the embedded stack and against two agent
 replicas on Postgres + Redis (tests/langgraph_stack.py).
+
+Over 400 lines on purpose: the Python SDK's calls, in the order the issue lists them,
+against one shared stack per variant.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The store's contract, run against every backend, and `open_backend` for every URL form."""
+"""The store's contract, run against every backend, and `open_backend` for every URL form.
+
+Over 400 lines on purpose: the one contract test every store backend runs.
+"""
 
 from __future__ import annotations
 

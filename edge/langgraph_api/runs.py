@@ -7,6 +7,9 @@
 
 Stateless runs get a thread of their own (deleted when they end unless on_completion is
 `keep`), so they are joined, cancelled and reconnected like any other.
+
+Over 400 lines on purpose: every way of running shares the one body translation and the
+one follow-to-the-end, and split they would have to export them.
 """
 
 from __future__ import annotations
