@@ -108,11 +108,40 @@ async def test_each_hosted_graph_is_a_system_assistant_found_by_id_or_name(
         await lg.assistants.get("no-such-graph")
 
 
+async def test_assistant_ids_are_the_uuid5_langgraph_server_gives_them(
+    lg: LangGraphClient,
+) -> None:
+    assert assistant_uuid("agent") == "fe096781-5601-53d2-b2f6-0d3403f7e9ca"  # the digest's check
+    found = await lg.assistants.search(limit=100)
+    assert {a["graph_id"]: a["assistant_id"] for a in found} == {
+        graph: assistant_uuid(graph) for graph in HOSTED
+    }
+    assert (await lg.assistants.get(assistant_uuid("echo")))["graph_id"] == "echo"
+    output = await lg.runs.wait(None, assistant_uuid("echo"), input={"text": "by id"})
+    assert output == {"text": "by id", "reply": "echo: by id"}
+
+
 async def test_an_assistant_has_its_graphs_schemas(lg: LangGraphClient) -> None:
     schemas = await lg.assistants.get_schemas("echo")
     assert schemas["graph_id"] == "echo"
     assert set(schemas["input_schema"]["properties"]) == {"text"}
     assert {"text", "reply"} <= set(schemas["state_schema"]["properties"])
+
+
+async def test_an_assistant_has_its_graphs_drawing_with_xray(lg: LangGraphClient) -> None:
+    drawing = await lg.assistants.get_graph("echo")
+    nodes = {n["id"] for n in drawing["nodes"]}
+    assert {"__start__", "echo"} <= nodes
+    edges = {(e["source"], e["target"]) for e in drawing["edges"]}
+    assert ("__start__", "echo") in edges
+
+    flat = await lg.assistants.get_graph("subgraph")
+    deep = await lg.assistants.get_graph("subgraph", xray=True)
+    flat_ids = {n["id"] for n in flat["nodes"]}
+    deep_ids = {n["id"] for n in deep["nodes"]}
+    assert "inner" in flat_ids
+    assert not any("step_a" in node for node in flat_ids), flat_ids
+    assert any(node.endswith("step_a") for node in deep_ids), deep_ids
 
 
 # --- threads ----------------------------------------------------------------------------
@@ -151,6 +180,26 @@ async def test_a_thread_is_created_found_and_deleted(lg: LangGraphClient) -> Non
         await lg.threads.get(thread_id)
 
 
+async def test_thread_search_matches_every_metadata_key(lg: LangGraphClient) -> None:
+    tag = uuid.uuid4().hex
+    mine = (await lg.threads.create(metadata={"tag": tag, "owner": "test"}))["thread_id"]
+    await lg.threads.create(metadata={"tag": tag, "owner": "else"})
+    found = await lg.threads.search(metadata={"tag": tag, "owner": "test"})
+    assert [t["thread_id"] for t in found] == [mine]
+    assert await lg.threads.search(metadata={"tag": "no-" + tag}) == []
+    assert await lg.threads.count(metadata={"tag": tag}) == 2
+
+
+async def test_a_threads_metadata_is_merged_by_update(lg: LangGraphClient) -> None:
+    tag = uuid.uuid4().hex
+    thread_id = (await lg.threads.create(metadata={"tag": tag}))["thread_id"]
+    updated = await lg.threads.update(thread_id, metadata={"extra": 1})
+    assert updated["metadata"]["tag"] == tag  # merged, not replaced
+    assert updated["metadata"]["extra"] == 1
+    found = await lg.threads.search(metadata={"tag": tag, "extra": 1})
+    assert [t["thread_id"] for t in found] == [thread_id]
+
+
 async def test_a_run_writes_the_state_and_its_history(lg: LangGraphClient) -> None:
     thread_id = await new_thread(lg, "echo")
     output = await lg.runs.wait(thread_id, "echo", input={"text": "hi"})
@@ -176,6 +225,48 @@ async def test_a_run_writes_the_state_and_its_history(lg: LangGraphClient) -> No
         thread_id, checkpoint_id=history[-1]["checkpoint"]["checkpoint_id"]
     )
     assert at_first["checkpoint"]["checkpoint_id"] == history[-1]["checkpoint"]["checkpoint_id"]
+
+
+async def test_a_thread_shows_its_values_and_graph_after_a_run(lg: LangGraphClient) -> None:
+    thread_id = await new_thread(lg, "echo")
+    await lg.runs.wait(thread_id, "echo", input={"text": "hi"})
+    thread = await lg.threads.get(thread_id)
+    assert thread["values"] == {"text": "hi", "reply": "echo: hi"}
+    # agent-chat-ui lists threads by these.
+    assert thread["metadata"]["graph_id"] == "echo"
+    assert thread["metadata"]["assistant_id"] == assistant_uuid("echo")
+    listed = await lg.threads.search(metadata={"graph_id": "echo"}, limit=100)
+    assert thread_id in {t["thread_id"] for t in listed}
+
+
+async def test_state_written_as_a_node_is_a_new_checkpoint(lg: LangGraphClient) -> None:
+    thread_id = await new_thread(lg, "echo")
+    await lg.runs.wait(thread_id, "echo", input={"text": "hi"})
+    head = (await lg.threads.get_state(thread_id))["checkpoint"]
+    written = await lg.threads.update_state(thread_id, {"reply": "edited"}, as_node="echo")
+    checkpoint_id = written["checkpoint"]["checkpoint_id"]
+    after = await lg.threads.get_state(thread_id)
+    assert after["values"] == {"text": "hi", "reply": "edited"}
+    assert after["checkpoint"]["checkpoint_id"] == checkpoint_id
+    newest = (await lg.threads.get_history(thread_id, limit=1))[0]
+    assert newest["checkpoint"]["checkpoint_id"] == checkpoint_id
+    assert newest["parent_checkpoint"]["checkpoint_id"] == head["checkpoint_id"]
+    at_head = await lg.threads.get_state(thread_id, checkpoint_id=head["checkpoint_id"])
+    assert at_head["values"] == {"text": "hi", "reply": "echo: hi"}  # the past, as it was
+
+
+async def test_a_thread_made_without_a_graph_runs_the_graph_of_its_first_run(
+    lg: LangGraphClient,
+) -> None:
+    # What useStream and most apps do: `threads.create()` with no graph, then a run.
+    thread_id = (await lg.threads.create())["thread_id"]
+    assert await lg.runs.wait(thread_id, "echo", input={"text": "a"}) == {
+        "text": "a",
+        "reply": "echo: a",
+    }
+    metadata = (await lg.threads.get(thread_id))["metadata"]
+    assert metadata["graph_id"] == "echo"
+    assert metadata["assistant_id"] == assistant_uuid("echo")
 
 
 async def test_threads_are_the_callers_own(lg_stack: LgStack, lg: LangGraphClient) -> None:
@@ -348,6 +439,20 @@ async def test_an_interrupt_is_answered_with_command_resume(lg: LangGraphClient)
     assert (await lg.threads.get_state(thread_id))["values"]["result"] == "answer was yes"
 
 
+async def test_a_pending_interrupt_shows_on_the_thread_and_its_state_task(
+    lg: LangGraphClient,
+) -> None:
+    thread_id, _, interrupt = await paused_on_interrupting(lg)
+    thread = await lg.threads.get(thread_id)
+    pending = [i for group in thread["interrupts"].values() for i in group]
+    assert [i["id"] for i in pending] == [interrupt["id"]]
+    [task] = (await lg.threads.get_state(thread_id))["tasks"]
+    assert task["name"] == "ask"
+    assert [i["id"] for i in task["interrupts"]] == [interrupt["id"]]
+    await lg.runs.wait(thread_id, "interrupting", command={"resume": "no"})
+    assert not any((await lg.threads.get(thread_id))["interrupts"].values())
+
+
 async def paused_in_parallel(lg: LangGraphClient) -> tuple[str, dict[str, str]]:
     """A thread paused at both of `parallel_interrupts`' questions: (id, side → interrupt id)."""
     thread_id = await new_thread(lg, "parallel_interrupts")
@@ -369,6 +474,14 @@ async def test_parallel_interrupts_are_answered_by_id(lg: LangGraphClient) -> No
     output = await lg.runs.wait(thread_id, "parallel_interrupts", command={"resume": answers})
     assert output["joined"] == "left=L, right=R"
     assert (await lg.threads.get(thread_id))["status"] == "idle"
+
+
+async def test_parallel_interrupts_show_on_the_thread_by_task(lg: LangGraphClient) -> None:
+    thread_id, by_side = await paused_in_parallel(lg)
+    thread = await lg.threads.get(thread_id)
+    assert len(thread["interrupts"]) == 2  # keyed by task
+    pending = {i["id"] for group in thread["interrupts"].values() for i in group}
+    assert pending == set(by_side.values())
 
 
 # --- background runs, joins, cancel -----------------------------------------------------

@@ -7,7 +7,6 @@ derives from the graph id, so ids the SDKs computed or stored elsewhere still ma
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -16,11 +15,10 @@ import orjson
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from glassbox.agent.v1 import events_pb2, resources_pb2
+from glassbox.assistants import system_assistant_id
 from glassbox.client import from_json
 from glassbox.names import enum_names
 
-# LangGraph's NAMESPACE_GRAPH is RFC 4122's NAMESPACE_URL (langgraph_api/graph.py).
-NAMESPACE_GRAPH = uuid.NAMESPACE_URL
 # A system assistant exists as long as its graph is hosted; LangGraph Server stamps it with
 # its own start. A fixed stamp keeps every edge replica's answer the same.
 SYSTEM_TIME = "1970-01-01T00:00:00+00:00"
@@ -37,10 +35,6 @@ RUN_STATUS = {
     events_pb2.RUN_STATUS_CANCELLED: "interrupted",
 }
 LIVE_RUN_STATUSES = ("pending", "running")
-
-
-def assistant_id(graph: str) -> str:
-    return str(uuid.uuid5(NAMESPACE_GRAPH, graph))
 
 
 def iso(ts: Timestamp) -> str | None:
@@ -60,7 +54,7 @@ def json_object(data: bytes) -> dict[str, Any]:
 
 def assistant(graph: resources_pb2.Graph) -> dict[str, Any]:
     return {
-        "assistant_id": assistant_id(graph.name),
+        "assistant_id": system_assistant_id(graph.name),
         "graph_id": graph.name,
         "config": {},
         "context": {},
@@ -90,7 +84,7 @@ def thread_metadata(thread: resources_pb2.Thread) -> dict[str, Any]:
     metadata = json_object(thread.metadata_json)
     if thread.graph:
         metadata.setdefault("graph_id", thread.graph)
-        metadata.setdefault("assistant_id", assistant_id(thread.graph))
+        metadata.setdefault("assistant_id", system_assistant_id(thread.graph))
     return metadata
 
 
@@ -130,7 +124,7 @@ def run(run: resources_pb2.Run, *, multitask_strategy: str = "reject") -> dict[s
     return {
         "run_id": run.run_id,
         "thread_id": run.thread_id,
-        "assistant_id": assistant_id(run.graph),
+        "assistant_id": system_assistant_id(run.graph),
         "created_at": iso(run.created_at),
         "updated_at": iso(run.updated_at),
         "status": RUN_STATUS.get(run.status, "pending"),
