@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import ConflictError, NotFoundError
-from langgraph_sdk.schema import StreamPart
+from langgraph_sdk.schema import StreamMode, StreamPart
 
 from tests.agent_harness import TEST_GRAPHS
 from tests.graphs import FAILURE_MESSAGE
@@ -344,10 +344,60 @@ async def test_a_stream_carries_every_mode_as_the_sdk_parses_it(lg: LangGraphCli
     assert (await lg.runs.get(thread_id, run_id))["status"] == "success"
 
 
+async def test_the_legacy_messages_mode_sends_partial_and_metadata(lg: LangGraphClient) -> None:
+    human = {"type": "human", "content": "legacy"}
+    parts = await parts_of(
+        lg.runs.stream(None, "chat_echo", input={"messages": [human]}, stream_mode="messages")
+    )
+    assert_stream_framing(parts)
+    metadata = events_named(parts, "messages/metadata")
+    partial = events_named(parts, "messages/partial")
+    assert partial, [p.event for p in parts]
+    [message_id] = {m[0]["id"] for m in partial}
+    assert [list(m) for m in metadata] == [[message_id]]
+    # Each partial is the message so far: growing to the whole answer.
+    texts = [m[0]["content"] for m in partial]
+    assert texts[-1] == "You said: legacy"
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(texts))
+
+
+async def test_a_join_after_any_event_id_yields_exactly_the_rest(lg: LangGraphClient) -> None:
+    # Here one log event makes several SSE events (a message's metadata and its first
+    # partial; the message's chunk in both messages modes): each has its own id, and a join
+    # after any of them gives exactly what followed it, nothing twice, nothing skipped.
+    thread_id = await new_thread(lg, "chat_echo")
+    human = {"type": "human", "content": "join me"}
+    modes: list[StreamMode] = ["messages", "messages-tuple", "updates"]
+    body: dict[str, Any] = {"input": {"messages": [human]}, "stream_mode": modes}
+    parts = await parts_of(lg.runs.stream(thread_id, "chat_echo", **body))
+    run_id = assert_stream_framing(parts)
+    assert any("." in str(p.id) for p in parts), [p.id for p in parts]
+    # The agent's own metadata key stays inside: LangGraph has none such.
+    assert all("glassbox_run_id" not in meta for _, meta in events_named(parts, "messages"))
+    history = await lg.threads.get_history(thread_id)
+    assert history
+    assert all("glassbox_run_id" not in (s["metadata"] or {}) for s in history)
+    for i, part in enumerate(parts):
+        rest = await parts_of(
+            lg.runs.join_stream(thread_id, run_id, last_event_id=part.id, stream_mode=modes)
+        )
+        assert [(p.id, p.event, p.data) for p in rest] == [
+            (p.id, p.event, p.data) for p in parts[i + 1 :]
+        ], part.id
+
+
 async def test_custom_events_stream_as_written(lg: LangGraphClient) -> None:
     parts = await parts_of(lg.runs.stream(None, "echo", input={"text": "yo"}, stream_mode="custom"))
     assert_stream_framing(parts)
     assert [(p.event, p.data) for p in parts[1:]] == [("custom", {"echo": "yo"})]
+
+
+async def test_the_events_mode_streams_langchain_events(lg: LangGraphClient) -> None:
+    parts = await parts_of(lg.runs.stream(None, "echo", input={"text": "yo"}, stream_mode="events"))
+    assert_stream_framing(parts)
+    kinds = [e["event"] for e in events_named(parts, "events")]
+    assert "on_chain_start" in kinds
+    assert "on_chain_end" in kinds
 
 
 async def test_subgraph_events_are_named_by_their_namespace(lg: LangGraphClient) -> None:
@@ -383,6 +433,14 @@ async def test_a_failing_run_fails_wait_and_marks_the_thread(lg: LangGraphClient
     assert (await lg.threads.get(thread_id))["status"] == "error"
     [run] = await lg.runs.list(thread_id)
     assert run["status"] == "error"
+
+
+async def test_a_failing_run_streams_the_exception_class_and_message(lg: LangGraphClient) -> None:
+    parts = await parts_of(lg.runs.stream(None, "failing", input={}))
+    assert_stream_framing(parts)
+    assert parts[-1].event == "error"
+    assert parts[-1].data["error"] == "RuntimeError"  # what the node raised, as pyapi says
+    assert FAILURE_MESSAGE in parts[-1].data["message"]
 
 
 async def test_an_unknown_thread_is_404_and_stateless_wait_answers(lg: LangGraphClient) -> None:

@@ -37,6 +37,22 @@ RUN_STATUS = {
 LIVE_RUN_STATUSES = ("pending", "running")
 
 
+# The agent's own key in run metadata (it finds a run's checkpoints by it, for rollback):
+# LangGraph has no such key, so its clients never see it.
+_INTERNAL_KEY = "glassbox_run_id"
+
+
+def public_metadata(data: bytes) -> bytes:
+    """Message or checkpoint metadata JSON without the agent's internal key. Parsed only
+    when the key is there, so metadata without it is spliced as is."""
+    if _INTERNAL_KEY.encode() not in data:
+        return data
+    metadata = orjson.loads(data)
+    if isinstance(metadata, dict):
+        metadata.pop(_INTERNAL_KEY, None)
+    return orjson.dumps(metadata)
+
+
 def iso(ts: Timestamp) -> str | None:
     if not ts.seconds and not ts.nanos:
         return None
@@ -158,7 +174,7 @@ def thread_state(
         "parent_checkpoint": checkpoint(
             thread_id, state.parent_checkpoint_id, state.parent_checkpoint_ns
         ),
-        "metadata": json_object(state.metadata_json) or None,
+        "metadata": json_object(public_metadata(state.metadata_json)) or None,
         "created_at": iso(state.created_at),
         "interrupts": [interrupt(i) for i in pending],
         "checkpoint_id": state.checkpoint_id or None,

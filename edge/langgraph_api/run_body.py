@@ -155,6 +155,7 @@ def run_body(
         context_json=to_json(context) if context else b"",
         durability=DURABILITIES[durability] if durability else 0,  # type: ignore[arg-type]
         message_chunks=bool({"messages", "messages-tuple"} & set(modes)),
+        message_partials="messages" in modes,
         assistant_id=system_assistant_id(graph.name),
     )
     if command:
