@@ -3,7 +3,6 @@ records of it: the assistant id and the thread metadata a run leaves behind."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,15 +13,7 @@ from agent_service.langgraph_adapter import DEFAULT_MODES, Durability, thread_co
 from agent_service.resumes import GraphCommand, Resume, ResumePlan, plan_resume
 from agent_service.statuses import BusyPolicy
 from agent_service.store import RunRecord
-
-# LangGraph Server names a graph's own assistant uuid5(NAMESPACE_GRAPH, graph_id), with
-# this NAMESPACE_GRAPH (one digit off RFC 4122's NAMESPACE_URL, 6ba7b811-…): "agent" is
-# fe096781-5601-53d2-b2f6-0d3403f7e9ca.
-ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
-
-
-def system_assistant_id(graph: str) -> str:
-    return str(uuid.uuid5(ASSISTANT_NAMESPACE, graph))
+from glassbox.assistants import system_assistant_id
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ async def _assistants_threads_and_a_run(client: Any) -> None:
     found = await client.assistants.search(graph_id="echo")
     assert [a["graph_id"] for a in found] == ["echo"]
     echo_id = found[0]["assistant_id"]
-    assert echo_id == str(uuid.uuid5(uuid.NAMESPACE_URL, "echo"))
+    # LangGraph Server's NAMESPACE_GRAPH (not RFC 4122's NAMESPACE_URL, 6ba7b811-…).
+    assert echo_id == str(uuid.uuid5(uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8"), "echo"))
     assert (await client.assistants.get("echo"))["assistant_id"] == echo_id
     schemas = await client.assistants.get_schemas(echo_id)
     assert schemas["graph_id"] == "echo"

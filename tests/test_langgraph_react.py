@@ -226,3 +226,24 @@ async def test_stop_cancels_the_run(page_run: dict[str, Any], lg: Any) -> None:
     partial = answer_of(stopped["shownAtStop"])
     state = await lg.threads.get_state(thread_id)
     assert partial["id"] not in {m["id"] for m in state["values"]["messages"]}
+
+
+async def test_the_approval_before_file_ticket_is_answered(
+    page_run: dict[str, Any], lg: Any
+) -> None:
+    approved = scenario(page_run, "approved")
+    thread_id = page_run["threadId"]
+    assert approved["question"]["action"] == "file_ticket"
+    assert approved["interrupt"] == 0  # answered, so no longer shown
+    [resume] = [
+        r
+        for r in requests_to(approved, f"/threads/{thread_id}/runs/stream")
+        if "command" in (r["body"] or {})
+    ]
+    assert resume["body"]["command"] == {"resume": {"decision": "approve"}}
+    done = answer_of(approved["final"])
+    assert done["text"].startswith("Done: I filed ticket GB-")
+    state = await lg.threads.get_state(thread_id)
+    assert saved_answers(state)[-1]["content"] == done["text"]
+    thread = await lg.threads.get(thread_id)
+    assert thread["status"] == "idle"

@@ -24,7 +24,7 @@ import pytest
 import pytest_asyncio
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import ConflictError, NotFoundError
-from langgraph_sdk.schema import StreamPart
+from langgraph_sdk.schema import StreamMode, StreamPart
 
 from tests.agent_harness import TEST_GRAPHS
 from tests.graphs import FAILURE_MESSAGE
@@ -111,11 +111,40 @@ async def test_each_hosted_graph_is_a_system_assistant_found_by_id_or_name(
         await lg.assistants.get("no-such-graph")
 
 
+async def test_assistant_ids_are_the_uuid5_langgraph_server_gives_them(
+    lg: LangGraphClient,
+) -> None:
+    assert assistant_uuid("agent") == "fe096781-5601-53d2-b2f6-0d3403f7e9ca"  # the digest's check
+    found = await lg.assistants.search(limit=100)
+    assert {a["graph_id"]: a["assistant_id"] for a in found} == {
+        graph: assistant_uuid(graph) for graph in HOSTED
+    }
+    assert (await lg.assistants.get(assistant_uuid("echo")))["graph_id"] == "echo"
+    output = await lg.runs.wait(None, assistant_uuid("echo"), input={"text": "by id"})
+    assert output == {"text": "by id", "reply": "echo: by id"}
+
+
 async def test_an_assistant_has_its_graphs_schemas(lg: LangGraphClient) -> None:
     schemas = await lg.assistants.get_schemas("echo")
     assert schemas["graph_id"] == "echo"
     assert set(schemas["input_schema"]["properties"]) == {"text"}
     assert {"text", "reply"} <= set(schemas["state_schema"]["properties"])
+
+
+async def test_an_assistant_has_its_graphs_drawing_with_xray(lg: LangGraphClient) -> None:
+    drawing = await lg.assistants.get_graph("echo")
+    nodes = {n["id"] for n in drawing["nodes"]}
+    assert {"__start__", "echo"} <= nodes
+    edges = {(e["source"], e["target"]) for e in drawing["edges"]}
+    assert ("__start__", "echo") in edges
+
+    flat = await lg.assistants.get_graph("subgraph")
+    deep = await lg.assistants.get_graph("subgraph", xray=True)
+    flat_ids = {n["id"] for n in flat["nodes"]}
+    deep_ids = {n["id"] for n in deep["nodes"]}
+    assert "inner" in flat_ids
+    assert not any("step_a" in node for node in flat_ids), flat_ids
+    assert any(node.endswith("step_a") for node in deep_ids), deep_ids
 
 
 # --- threads ----------------------------------------------------------------------------
@@ -154,6 +183,26 @@ async def test_a_thread_is_created_found_and_deleted(lg: LangGraphClient) -> Non
         await lg.threads.get(thread_id)
 
 
+async def test_thread_search_matches_every_metadata_key(lg: LangGraphClient) -> None:
+    tag = uuid.uuid4().hex
+    mine = (await lg.threads.create(metadata={"tag": tag, "owner": "test"}))["thread_id"]
+    await lg.threads.create(metadata={"tag": tag, "owner": "else"})
+    found = await lg.threads.search(metadata={"tag": tag, "owner": "test"})
+    assert [t["thread_id"] for t in found] == [mine]
+    assert await lg.threads.search(metadata={"tag": "no-" + tag}) == []
+    assert await lg.threads.count(metadata={"tag": tag}) == 2
+
+
+async def test_a_threads_metadata_is_merged_by_update(lg: LangGraphClient) -> None:
+    tag = uuid.uuid4().hex
+    thread_id = (await lg.threads.create(metadata={"tag": tag}))["thread_id"]
+    updated = await lg.threads.update(thread_id, metadata={"extra": 1})
+    assert updated["metadata"]["tag"] == tag  # merged, not replaced
+    assert updated["metadata"]["extra"] == 1
+    found = await lg.threads.search(metadata={"tag": tag, "extra": 1})
+    assert [t["thread_id"] for t in found] == [thread_id]
+
+
 async def test_a_run_writes_the_state_and_its_history(lg: LangGraphClient) -> None:
     thread_id = await new_thread(lg, "echo")
     output = await lg.runs.wait(thread_id, "echo", input={"text": "hi"})
@@ -179,6 +228,48 @@ async def test_a_run_writes_the_state_and_its_history(lg: LangGraphClient) -> No
         thread_id, checkpoint_id=history[-1]["checkpoint"]["checkpoint_id"]
     )
     assert at_first["checkpoint"]["checkpoint_id"] == history[-1]["checkpoint"]["checkpoint_id"]
+
+
+async def test_a_thread_shows_its_values_and_graph_after_a_run(lg: LangGraphClient) -> None:
+    thread_id = await new_thread(lg, "echo")
+    await lg.runs.wait(thread_id, "echo", input={"text": "hi"})
+    thread = await lg.threads.get(thread_id)
+    assert thread["values"] == {"text": "hi", "reply": "echo: hi"}
+    # agent-chat-ui lists threads by these.
+    assert thread["metadata"]["graph_id"] == "echo"
+    assert thread["metadata"]["assistant_id"] == assistant_uuid("echo")
+    listed = await lg.threads.search(metadata={"graph_id": "echo"}, limit=100)
+    assert thread_id in {t["thread_id"] for t in listed}
+
+
+async def test_state_written_as_a_node_is_a_new_checkpoint(lg: LangGraphClient) -> None:
+    thread_id = await new_thread(lg, "echo")
+    await lg.runs.wait(thread_id, "echo", input={"text": "hi"})
+    head = (await lg.threads.get_state(thread_id))["checkpoint"]
+    written = await lg.threads.update_state(thread_id, {"reply": "edited"}, as_node="echo")
+    checkpoint_id = written["checkpoint"]["checkpoint_id"]
+    after = await lg.threads.get_state(thread_id)
+    assert after["values"] == {"text": "hi", "reply": "edited"}
+    assert after["checkpoint"]["checkpoint_id"] == checkpoint_id
+    newest = (await lg.threads.get_history(thread_id, limit=1))[0]
+    assert newest["checkpoint"]["checkpoint_id"] == checkpoint_id
+    assert newest["parent_checkpoint"]["checkpoint_id"] == head["checkpoint_id"]
+    at_head = await lg.threads.get_state(thread_id, checkpoint_id=head["checkpoint_id"])
+    assert at_head["values"] == {"text": "hi", "reply": "echo: hi"}  # the past, as it was
+
+
+async def test_a_thread_made_without_a_graph_runs_the_graph_of_its_first_run(
+    lg: LangGraphClient,
+) -> None:
+    # What useStream and most apps do: `threads.create()` with no graph, then a run.
+    thread_id = (await lg.threads.create())["thread_id"]
+    assert await lg.runs.wait(thread_id, "echo", input={"text": "a"}) == {
+        "text": "a",
+        "reply": "echo: a",
+    }
+    metadata = (await lg.threads.get(thread_id))["metadata"]
+    assert metadata["graph_id"] == "echo"
+    assert metadata["assistant_id"] == assistant_uuid("echo")
 
 
 async def test_threads_are_the_callers_own(lg_stack: LgStack, lg: LangGraphClient) -> None:
@@ -256,10 +347,60 @@ async def test_a_stream_carries_every_mode_as_the_sdk_parses_it(lg: LangGraphCli
     assert (await lg.runs.get(thread_id, run_id))["status"] == "success"
 
 
+async def test_the_legacy_messages_mode_sends_partial_and_metadata(lg: LangGraphClient) -> None:
+    human = {"type": "human", "content": "legacy"}
+    parts = await parts_of(
+        lg.runs.stream(None, "chat_echo", input={"messages": [human]}, stream_mode="messages")
+    )
+    assert_stream_framing(parts)
+    metadata = events_named(parts, "messages/metadata")
+    partial = events_named(parts, "messages/partial")
+    assert partial, [p.event for p in parts]
+    [message_id] = {m[0]["id"] for m in partial}
+    assert [list(m) for m in metadata] == [[message_id]]
+    # Each partial is the message so far: growing to the whole answer.
+    texts = [m[0]["content"] for m in partial]
+    assert texts[-1] == "You said: legacy"
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(texts))
+
+
+async def test_a_join_after_any_event_id_yields_exactly_the_rest(lg: LangGraphClient) -> None:
+    # Here one log event makes several SSE events (a message's metadata and its first
+    # partial; the message's chunk in both messages modes): each has its own id, and a join
+    # after any of them gives exactly what followed it, nothing twice, nothing skipped.
+    thread_id = await new_thread(lg, "chat_echo")
+    human = {"type": "human", "content": "join me"}
+    modes: list[StreamMode] = ["messages", "messages-tuple", "updates"]
+    body: dict[str, Any] = {"input": {"messages": [human]}, "stream_mode": modes}
+    parts = await parts_of(lg.runs.stream(thread_id, "chat_echo", **body))
+    run_id = assert_stream_framing(parts)
+    assert any("." in str(p.id) for p in parts), [p.id for p in parts]
+    # The agent's own metadata key stays inside: LangGraph has none such.
+    assert all("glassbox_run_id" not in meta for _, meta in events_named(parts, "messages"))
+    history = await lg.threads.get_history(thread_id)
+    assert history
+    assert all("glassbox_run_id" not in (s["metadata"] or {}) for s in history)
+    for i, part in enumerate(parts):
+        rest = await parts_of(
+            lg.runs.join_stream(thread_id, run_id, last_event_id=part.id, stream_mode=modes)
+        )
+        assert [(p.id, p.event, p.data) for p in rest] == [
+            (p.id, p.event, p.data) for p in parts[i + 1 :]
+        ], part.id
+
+
 async def test_custom_events_stream_as_written(lg: LangGraphClient) -> None:
     parts = await parts_of(lg.runs.stream(None, "echo", input={"text": "yo"}, stream_mode="custom"))
     assert_stream_framing(parts)
     assert [(p.event, p.data) for p in parts[1:]] == [("custom", {"echo": "yo"})]
+
+
+async def test_the_events_mode_streams_langchain_events(lg: LangGraphClient) -> None:
+    parts = await parts_of(lg.runs.stream(None, "echo", input={"text": "yo"}, stream_mode="events"))
+    assert_stream_framing(parts)
+    kinds = [e["event"] for e in events_named(parts, "events")]
+    assert "on_chain_start" in kinds
+    assert "on_chain_end" in kinds
 
 
 async def test_subgraph_events_are_named_by_their_namespace(lg: LangGraphClient) -> None:
@@ -295,6 +436,14 @@ async def test_a_failing_run_fails_wait_and_marks_the_thread(lg: LangGraphClient
     assert (await lg.threads.get(thread_id))["status"] == "error"
     [run] = await lg.runs.list(thread_id)
     assert run["status"] == "error"
+
+
+async def test_a_failing_run_streams_the_exception_class_and_message(lg: LangGraphClient) -> None:
+    parts = await parts_of(lg.runs.stream(None, "failing", input={}))
+    assert_stream_framing(parts)
+    assert parts[-1].event == "error"
+    assert parts[-1].data["error"] == "RuntimeError"  # what the node raised, as pyapi says
+    assert FAILURE_MESSAGE in parts[-1].data["message"]
 
 
 async def test_an_unknown_thread_is_404_and_stateless_wait_answers(lg: LangGraphClient) -> None:
@@ -351,6 +500,20 @@ async def test_an_interrupt_is_answered_with_command_resume(lg: LangGraphClient)
     assert (await lg.threads.get_state(thread_id))["values"]["result"] == "answer was yes"
 
 
+async def test_a_pending_interrupt_shows_on_the_thread_and_its_state_task(
+    lg: LangGraphClient,
+) -> None:
+    thread_id, _, interrupt = await paused_on_interrupting(lg)
+    thread = await lg.threads.get(thread_id)
+    pending = [i for group in thread["interrupts"].values() for i in group]
+    assert [i["id"] for i in pending] == [interrupt["id"]]
+    [task] = (await lg.threads.get_state(thread_id))["tasks"]
+    assert task["name"] == "ask"
+    assert [i["id"] for i in task["interrupts"]] == [interrupt["id"]]
+    await lg.runs.wait(thread_id, "interrupting", command={"resume": "no"})
+    assert not any((await lg.threads.get(thread_id))["interrupts"].values())
+
+
 async def paused_in_parallel(lg: LangGraphClient) -> tuple[str, dict[str, str]]:
     """A thread paused at both of `parallel_interrupts`' questions: (id, side → interrupt id)."""
     thread_id = await new_thread(lg, "parallel_interrupts")
@@ -372,6 +535,14 @@ async def test_parallel_interrupts_are_answered_by_id(lg: LangGraphClient) -> No
     output = await lg.runs.wait(thread_id, "parallel_interrupts", command={"resume": answers})
     assert output["joined"] == "left=L, right=R"
     assert (await lg.threads.get(thread_id))["status"] == "idle"
+
+
+async def test_parallel_interrupts_show_on_the_thread_by_task(lg: LangGraphClient) -> None:
+    thread_id, by_side = await paused_in_parallel(lg)
+    thread = await lg.threads.get(thread_id)
+    assert len(thread["interrupts"]) == 2  # keyed by task
+    pending = {i["id"] for group in thread["interrupts"].values() for i in group}
+    assert pending == set(by_side.values())
 
 
 # --- background runs, joins, cancel -----------------------------------------------------

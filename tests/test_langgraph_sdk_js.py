@@ -22,7 +22,7 @@ import pytest_asyncio
 
 from tests.langgraph_stack import API_KEY, LgStack, lg_stack
 from tests.requirements import require
-from tests.test_langgraph_sdk import HOSTED, PACED
+from tests.test_langgraph_sdk import HOSTED, PACED, assistant_uuid
 
 __all__ = ["lg_stack"]
 
@@ -118,6 +118,20 @@ async def test_assistants(js: dict[str, Record]) -> None:
     assert got["missing"]["status"] == 404
 
 
+async def test_assistant_ids_are_langgraphs_uuid5(js: dict[str, Record]) -> None:
+    got = scenario(js, "assistants")
+    assert {a["graph_id"]: a["assistant_id"] for a in got["found"]} == {
+        graph: assistant_uuid(graph) for graph in HOSTED
+    }
+
+
+async def test_an_assistants_drawing(js: dict[str, Record]) -> None:
+    drawing, deep = ok(scenario(js, "assistants"), "drawing", "deep")
+    assert {"__start__", "echo"} <= {n["id"] for n in drawing["nodes"]}
+    assert ("__start__", "echo") in {(e["source"], e["target"]) for e in drawing["edges"]}
+    assert any(n["id"].endswith("step_a") for n in deep["nodes"])
+
+
 async def test_threads(js: dict[str, Record]) -> None:
     got = scenario(js, "threads")
     thread_id = got["created"]["thread_id"]
@@ -138,6 +152,41 @@ async def test_threads(js: dict[str, Record]) -> None:
     for newer, older in itertools.pairwise(history):
         assert newer["parent_checkpoint"]["checkpoint_id"] == older["checkpoint"]["checkpoint_id"]
     assert got["deleted"]["status"] == 404
+
+
+async def test_thread_search_filters_by_metadata(js: dict[str, Record]) -> None:
+    assert scenario(js, "threads")["searchNone"] == []
+
+
+async def test_a_threads_metadata_update(js: dict[str, Record]) -> None:
+    updated = ok(scenario(js, "threads"), "updated")
+    assert updated["metadata"]["extra"] == 1
+    assert "tag" in updated["metadata"]
+
+
+async def test_a_thread_after_a_run_shows_its_values_and_graph(js: dict[str, Record]) -> None:
+    got = scenario(js, "threads")
+    after = ok(got, "afterRun")
+    assert after["values"] == {"text": "hi", "reply": "echo: hi"}
+    assert after["metadata"]["graph_id"] == "echo"
+    assert after["metadata"]["assistant_id"] == assistant_uuid("echo")
+    assert got["created"]["thread_id"] in got["byGraph"]
+
+
+async def test_update_state_as_a_node(js: dict[str, Record]) -> None:
+    written, edited = ok(scenario(js, "threads"), "written", "edited")
+    assert edited["checkpoint"]["checkpoint_id"] == written["checkpoint"]["checkpoint_id"]
+    assert edited["values"] == {"text": "hi", "reply": "edited"}
+
+
+async def test_a_thread_made_without_a_graph_runs_the_graph_of_its_first_run(
+    js: dict[str, Record],
+) -> None:
+    got = scenario(js, "threads")
+    assert got["bareOutput"] == {"error": None, "status": None}
+    bare = ok(got, "bare")
+    assert bare["metadata"]["graph_id"] == "echo"
+    assert bare["values"] == {"text": "a", "reply": "echo: a"}
 
 
 async def test_a_stream_in_every_mode(js: dict[str, Record]) -> None:
@@ -196,6 +245,15 @@ async def test_an_interrupt_resumed(js: dict[str, Record]) -> None:
     assert got["threadAfter"]["status"] == "idle"
 
 
+async def test_a_pending_interrupt_in_the_state_tasks(js: dict[str, Record]) -> None:
+    got = scenario(js, "interrupt")
+    [interrupt] = next(
+        v["__interrupt__"] for v in named(got["paused"], "values") if "__interrupt__" in v
+    )
+    assert [t["name"] for t in got["statePaused"]["tasks"]] == ["ask"]
+    assert [i["id"] for i in got["statePaused"]["tasks"][0]["interrupts"]] == [interrupt["id"]]
+
+
 async def test_parallel_interrupts(js: dict[str, Record]) -> None:
     got = scenario(js, "parallel")
     framed(got["paused"])
@@ -204,6 +262,14 @@ async def test_parallel_interrupts(js: dict[str, Record]) -> None:
     assert got["threadPaused"]["status"] == "interrupted"
     assert got["output"]["joined"] == "left=L, right=R"
     assert got["threadAfter"]["status"] == "idle"
+
+
+async def test_parallel_interrupts_on_the_thread_by_task(js: dict[str, Record]) -> None:
+    got = scenario(js, "parallel")
+    asked = {i["id"] for u in named(got["paused"], "updates") for i in u.get("__interrupt__", [])}
+    interrupts = got["threadPaused"]["interrupts"]
+    assert len(interrupts) == 2
+    assert {i["id"] for group in interrupts.values() for i in group} == asked
 
 
 async def test_wait(js: dict[str, Record]) -> None:

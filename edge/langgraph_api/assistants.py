@@ -16,6 +16,7 @@ from edge.endpoints import ID, Call, Param, json_response, no_nul
 from edge.langgraph_api import resources
 from edge.langgraph_api.route import route
 from glassbox.agent.v1 import resources_pb2
+from glassbox.assistants import system_assistant_id
 from glassbox.client import AgentClient
 from glassbox.errors import GraphNotFoundError, InvalidRequestError
 
@@ -43,7 +44,7 @@ SEARCH_BODY: dict[str, Any] = no_nul(
 async def resolve(client: AgentClient, assistant_id: str) -> resources_pb2.Graph:
     """The graph an assistant id names: its uuid5 or the graph's own name."""
     for graph in await client.list_graphs():
-        if assistant_id in (graph.name, resources.assistant_id(graph.name)):
+        if assistant_id in (graph.name, system_assistant_id(graph.name)):
             return graph
     raise GraphNotFoundError(
         f"no assistant {assistant_id!r}: use a hosted graph's name or its assistant_id "

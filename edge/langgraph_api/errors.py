@@ -9,11 +9,13 @@ the client must not retry those.
 
 from __future__ import annotations
 
+import re
+
 from starlette.responses import Response
 
 from edge import codec
 from edge.errors import as_glassbox_error
-from glassbox.errors import InvalidRequestError
+from glassbox.errors import GraphError, InvalidRequestError
 
 # LangGraph Server's status where it differs from the catalogue's, by catalogue code.
 STATUS_BY_CODE = {"INVALID_REQUEST": 422}
@@ -49,7 +51,17 @@ def detail_response(exc: BaseException, headers: dict[str, str] | None = None) -
     return Response(codec.dumps(body), status, headers, media_type="application/json")
 
 
+# The agent words a node's exception "<class name>: <str(exc)>" (agent_service/runs.py).
+_RAISED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): (.*)", re.DOTALL)
+
+
 def stream_error(exc: BaseException) -> dict[str, str]:
-    """The `error` event's data, as LangGraph Server sends it: a name and a message."""
+    """The `error` event's data, as LangGraph Server sends it: a name and a message. For a
+    node that raised, the name is the exception's class and the message its text, as
+    LangGraph Server gives them; any other failure is named by its catalogue class."""
     error = as_glassbox_error(exc)
-    return {"error": type(error).__name__, "message": error.message, "code": error.code}
+    name, message = type(error).__name__, error.message
+    raised = _RAISED.fullmatch(message) if isinstance(error, GraphError) else None
+    if raised:
+        name, message = raised.group(1), raised.group(2)
+    return {"error": name, "message": message, "code": error.code}

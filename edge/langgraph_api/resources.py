@@ -7,7 +7,6 @@ derives from the graph id, so ids the SDKs computed or stored elsewhere still ma
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -16,11 +15,10 @@ import orjson
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from glassbox.agent.v1 import events_pb2, resources_pb2
+from glassbox.assistants import system_assistant_id
 from glassbox.client import from_json
 from glassbox.names import enum_names
 
-# LangGraph's NAMESPACE_GRAPH is RFC 4122's NAMESPACE_URL (langgraph_api/graph.py).
-NAMESPACE_GRAPH = uuid.NAMESPACE_URL
 # A system assistant exists as long as its graph is hosted; LangGraph Server stamps it with
 # its own start. A fixed stamp keeps every edge replica's answer the same.
 SYSTEM_TIME = "1970-01-01T00:00:00+00:00"
@@ -39,8 +37,20 @@ RUN_STATUS = {
 LIVE_RUN_STATUSES = ("pending", "running")
 
 
-def assistant_id(graph: str) -> str:
-    return str(uuid.uuid5(NAMESPACE_GRAPH, graph))
+# The agent's own key in run metadata (it finds a run's checkpoints by it, for rollback):
+# LangGraph has no such key, so its clients never see it.
+_INTERNAL_KEY = "glassbox_run_id"
+
+
+def public_metadata(data: bytes) -> bytes:
+    """Message or checkpoint metadata JSON without the agent's internal key. Parsed only
+    when the key is there, so metadata without it is spliced as is."""
+    if _INTERNAL_KEY.encode() not in data:
+        return data
+    metadata = orjson.loads(data)
+    if isinstance(metadata, dict):
+        metadata.pop(_INTERNAL_KEY, None)
+    return orjson.dumps(metadata)
 
 
 def iso(ts: Timestamp) -> str | None:
@@ -60,7 +70,7 @@ def json_object(data: bytes) -> dict[str, Any]:
 
 def assistant(graph: resources_pb2.Graph) -> dict[str, Any]:
     return {
-        "assistant_id": assistant_id(graph.name),
+        "assistant_id": system_assistant_id(graph.name),
         "graph_id": graph.name,
         "config": {},
         "context": {},
@@ -90,7 +100,7 @@ def thread_metadata(thread: resources_pb2.Thread) -> dict[str, Any]:
     metadata = json_object(thread.metadata_json)
     if thread.graph:
         metadata.setdefault("graph_id", thread.graph)
-        metadata.setdefault("assistant_id", assistant_id(thread.graph))
+        metadata.setdefault("assistant_id", system_assistant_id(thread.graph))
     return metadata
 
 
@@ -130,7 +140,7 @@ def run(run: resources_pb2.Run, *, multitask_strategy: str = "reject") -> dict[s
     return {
         "run_id": run.run_id,
         "thread_id": run.thread_id,
-        "assistant_id": assistant_id(run.graph),
+        "assistant_id": system_assistant_id(run.graph),
         "created_at": iso(run.created_at),
         "updated_at": iso(run.updated_at),
         "status": RUN_STATUS.get(run.status, "pending"),
@@ -164,7 +174,7 @@ def thread_state(
         "parent_checkpoint": checkpoint(
             thread_id, state.parent_checkpoint_id, state.parent_checkpoint_ns
         ),
-        "metadata": json_object(state.metadata_json) or None,
+        "metadata": json_object(public_metadata(state.metadata_json)) or None,
         "created_at": iso(state.created_at),
         "interrupts": [interrupt(i) for i in pending],
         "checkpoint_id": state.checkpoint_id or None,

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge.endpoints import no_nul
-from edge.langgraph_api import resources, stream
+from edge.langgraph_api import stream
 from edge.langgraph_api.errors import BadRequestError, UnsupportedFieldError
 from glassbox.agent.v1 import agent_service_pb2 as api
 from glassbox.agent.v1 import resources_pb2
+from glassbox.assistants import system_assistant_id
 from glassbox.client import graph_command, resume_command, to_json
 from glassbox.names import BUSY_POLICIES, DURABILITIES
 
@@ -154,7 +155,8 @@ def run_body(
         context_json=to_json(context) if context else b"",
         durability=DURABILITIES[durability] if durability else 0,  # type: ignore[arg-type]
         message_chunks=bool({"messages", "messages-tuple"} & set(modes)),
-        assistant_id=resources.assistant_id(graph.name),
+        message_partials="messages" in modes,
+        assistant_id=system_assistant_id(graph.name),
     )
     if command:
         if stateless:

@@ -1,7 +1,7 @@
 """Runs: streamed, waited for, or in the background; joined, cancelled, listed.
 
     POST /threads/{id}/runs/stream | /runs | /runs/wait     POST /runs/stream | /runs/wait | /runs
-    GET  /threads/{id}/runs/{rid}/stream   (Last-Event-ID: <seq>; -1 or 0 = from the start)
+    GET  /threads/{id}/runs/{rid}/stream   (Last-Event-ID: <seq>[.<k>]; -1 or 0 = start)
     GET  /threads/{id}/runs/{rid}/join     POST /threads/{id}/runs/{rid}/cancel?wait=&action=
     GET|DELETE /threads/{id}/runs/{rid}    GET /threads/{id}/runs
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
@@ -151,16 +152,19 @@ async def stream_stateless(call: Call) -> Response:
     return await _stream(call, stateless=True)
 
 
-def _cursor(raw: str, last_seq: int) -> int:
-    """Last-Event-ID → the seq to replay after: absent = only what comes next (LangGraph
-    Server's join), `-1`, `0` or empty = from the start."""
+_ID_PART = re.compile(r"[0-9]{1,18}")
+
+
+def _cursor(raw: str) -> tuple[int, int]:
+    """Last-Event-ID → (the seq to replay after, how many frames of what follows were seen
+    already): `<seq>`, or `<seq>.<k>` (see `stream`); `-1`, `0` = from the start."""
     text = raw.strip()
     if text in ("-1", "0"):
-        return 0
-    seq = text.rpartition(".")[2]  # an `epoch.seq` id, should one come back
-    if not seq.isdecimal() or len(seq) > 18:
+        return 0, 0
+    seq, dot, frames = text.partition(".")
+    if not _ID_PART.fullmatch(seq) or (dot and not _ID_PART.fullmatch(frames)):
         raise InvalidRequestError(f"Last-Event-ID: {raw!r} is not an event id of this API")
-    return int(seq)
+    return int(seq), int(frames or 0)
 
 
 async def _run_modes(client: AgentClient, run_id: str) -> set[str]:
@@ -195,17 +199,27 @@ async def _join_stream(call: Call) -> Response:
     run = await _run(call)
     q = call.request.query_params
     last = call.request.headers.get("last-event-id")
-    after = run.last_seq if last is None else _cursor(last, run.last_seq)
+    after, seen = (run.last_seq, 0) if last is None else _cursor(last)
     modes = set(query.values(q, "stream_mode")) or await _run_modes(call.client, run.run_id)
     unknown = modes - set(stream.STREAM_MODES)
     if unknown:
         raise InvalidRequestError(f"stream_mode: {sorted(unknown)[0]!r} is not a stream mode")
-    status, batches = await call.client.join_run_batches(run.run_id, after_seq=after)
+    # The legacy `messages` mode sends a message's metadata once: a join in the middle
+    # replays from the start, unsent, to know which messages it already sent.
+    prime = "messages" in modes and after > 0
+    status, batches = await call.client.join_run_batches(
+        run.run_id, after_seq=0 if prime else after
+    )
+    if prime and not status.recovered:  # the start is gone: what was seen cannot be known
+        await batches.aclose()
+        prime = False
+        status, batches = await call.client.join_run_batches(run.run_id, after_seq=after)
     if query.flag(q, "cancel_on_disconnect"):
         batches = _cancel_on_disconnect(call.client, run.run_id, batches)
-    translator = stream.Translator(run.run_id, modes)
+    translator = stream.Translator(run.run_id, modes, skip=seen, mute_through=after if prime else 0)
     prelude = b""
     if not status.recovered:
+        translator.skip = 0  # nothing is replayed, so nothing was seen of it
         # Past retention: say so (LangGraph has no frame for it) and give the state now.
         meta = {"run_id": run.run_id, "attempt": 1, "recovered": False}
         prelude = stream.frame("metadata", codec.dumps(meta))

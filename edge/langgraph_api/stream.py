@@ -6,10 +6,13 @@
     event: <mode>|<ns1>|<ns2>  a subgraph's events (the namespace, as stream_subgraphs gives it)
     event: error               data: {"error": <name>, "message": …}  (a failed run)
 
-Every event has `id: <seq>`, the run's event log position, so any run can be resumed with
-Last-Event-ID whether or not it asked to be. No `end` event: LangGraph Server closes the
-stream, and both SDKs read the run's status to know it ended. JSON the agent rendered
-(state, updates, custom payloads, message chunks) is spliced in as is, never re-parsed.
+Every event has its own id, from the run's event log position: `<seq>` for the last (or
+only) SSE event a log event makes, `<seq - 1>.<k>` for the k-th before it (a legacy
+message's metadata and first partial, an interrupt in both updates and values). So any run
+can be resumed with Last-Event-ID whether or not it asked to be, from any event. No `end`
+event: LangGraph Server closes the stream, and both SDKs read the run's status to know it
+ended. JSON the agent rendered (state, updates, custom payloads, message chunks) is
+spliced in as is, never re-parsed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import orjson
 
 from edge.langgraph_api.errors import stream_error
+from edge.langgraph_api.resources import public_metadata
 from glassbox.agent.v1 import events_pb2
 from glassbox.errors import GlassboxError
 from glassbox.names import TOOL_CALL_PHASES
@@ -73,6 +77,9 @@ def _dumps(value: Any) -> bytes:
     return orjson.dumps(value)
 
 
+Part = tuple[str, bytes]  # an SSE event's name and data, before it is given its id
+
+
 def frame(event: str, data: bytes, event_id: str = "") -> bytes:
     tail = f"\nid: {event_id}\n\n" if event_id else "\n\n"
     return f"event: {event}\ndata: ".encode() + data + tail.encode()
@@ -95,6 +102,10 @@ class Translator:
     modes: set[str]
     legacy: dict[str, _Message] = field(default_factory=dict)
     interrupts: list[dict[str, Any]] = field(default_factory=list)
+    skip: int = 0  # frames to drop first: a join after `<seq>.<k>` has seen k of them
+    # A join replaying from the start to rebuild what the legacy `messages` mode remembers
+    # (which messages had their metadata): events up to here are translated, not sent.
+    mute_through: int = 0
 
     def frames(self, events: Sequence[RunEvent]) -> bytes:
         out: list[bytes] = []
@@ -105,12 +116,29 @@ class Translator:
                     pending.append(event)
                 continue
             if pending:
-                out.extend(self._interrupts(pending))
+                out.extend(self._framed(pending[0].seq, pending[-1].seq, self._interrupts(pending)))
                 pending = []
-            out.extend(self._event(event))
+            out.extend(self._framed(event.seq, event.seq, self._event(event)))
         if pending:
-            out.extend(self._interrupts(pending))
+            out.extend(self._framed(pending[0].seq, pending[-1].seq, self._interrupts(pending)))
         return b"".join(out)
+
+    def _framed(self, first: int, last: int, parts: list[Part]) -> list[bytes]:
+        """The SSE frames of the events `first`..`last`, each with its own id. The last
+        frame is `<last>`: resume after it is after that event. One before it is
+        `<first - 1>.<k>`: resume after it is after event first - 1, less the k frames
+        of these events already seen (translation is a function of the log, so a replay
+        makes the same frames)."""
+        out: list[bytes] = []
+        if last <= self.mute_through:
+            return out
+        for k, (name, data) in enumerate(parts, 1):
+            if self.skip:  # already seen, by the Last-Event-ID the join came with
+                self.skip -= 1
+                continue
+            event_id = str(last) if k == len(parts) else f"{first - 1}.{k}"
+            out.append(frame(name, data, event_id))
+        return out
 
     def error(self, error: GlassboxError) -> bytes | None:
         # A retryable failure (the agent went away) closes quietly: the SDKs then poll the
@@ -124,51 +152,48 @@ class Translator:
     def _name(self, mode: str, event: RunEvent) -> str:
         return "|".join((mode, *event.namespace)) if event.namespace else mode
 
-    def _event(self, event: RunEvent) -> list[bytes]:
+    def _event(self, event: RunEvent) -> list[Part]:
         kind = event.WhichOneof("payload")
-        eid = str(event.seq)
         modes = self.modes
         if kind == "run_started":
-            return [frame("metadata", _dumps({"run_id": self.run_id, "attempt": 1}), eid)]
+            return [("metadata", _dumps({"run_id": self.run_id, "attempt": 1}))]
         if kind == "values" and "values" in modes:
             self.interrupts = []
-            return [frame(self._name("values", event), event.values.values_json, eid)]
+            return [(self._name("values", event), event.values.values_json)]
         if kind == "updates" and "updates" in modes:
             update = event.updates
             data = b"{" + _dumps(update.node) + b":" + (update.update_json or b"null") + b"}"
-            return [frame(self._name("updates", event), data, eid)]
+            return [(self._name("updates", event), data)]
         if kind == "message_delta":
-            return self._delta(event, eid)
+            return self._delta(event)
         if kind == "message_complete":
-            return self._complete(event, eid)
+            return self._complete(event)
         if kind == "tool_call":
-            return self._tool(event, eid)
+            return self._tool(event)
         if kind == "custom" and "custom" in modes:
-            return [frame(self._name("custom", event), event.custom.data_json, eid)]
+            return [(self._name("custom", event), event.custom.data_json)]
         if kind == "debug" and "debug" in modes:
-            return [frame(self._name("debug", event), event.debug.data_json, eid)]
+            return [(self._name("debug", event), event.debug.data_json)]
         if kind == "task" and "tasks" in modes:
-            return [frame(self._name("tasks", event), _dumps(_task(event.task)), eid)]
+            return [(self._name("tasks", event), _dumps(_task(event.task)))]
         if kind == "checkpoint" and "checkpoints" in modes:
             data = _dumps(_checkpoint(event))
-            return [frame(self._name("checkpoints", event), data, eid)]
+            return [(self._name("checkpoints", event), data)]
         if kind == "langchain_event" and "events" in modes:
             data = event.langchain_event.event_json
-            return [frame(self._name("events", event), data, eid)]
+            return [(self._name("events", event), data)]
         if kind == "run_ended":
             ended = event.run_ended
             if ended.status == events_pb2.RUN_STATUS_ERROR:
                 error = ended.error
-                name = GlassboxError.catalogue.get(error.code, GlassboxError).__name__
-                data = _dumps({"error": name, "message": error.message, "code": error.code})
-                return [frame("error", data, eid)]
+                error_class = GlassboxError.catalogue.get(error.code, GlassboxError)
+                return [("error", _dumps(stream_error(error_class(error.message))))]
         return []
 
-    def _interrupts(self, events: list[RunEvent]) -> list[bytes]:
+    def _interrupts(self, events: list[RunEvent]) -> list[Part]:
         """Interrupts as LangGraph streams them: `{"__interrupt__": [...]}` in `updates`,
         and in `values` (which useStream merges into the values it has)."""
-        out: list[bytes] = []
-        eid = str(events[-1].seq)
+        out: list[Part] = []
         found = [
             {
                 "value": orjson.Fragment(e.interrupt.value_json or b"null"),
@@ -179,29 +204,30 @@ class Translator:
         name_of = events[-1]
         if "updates" in self.modes:
             data = _dumps({"__interrupt__": found})
-            out.append(frame(self._name("updates", name_of), data, eid))
+            out.append((self._name("updates", name_of), data))
         if "values" in self.modes:
             self.interrupts.extend(found)
             data = _dumps({"__interrupt__": self.interrupts})
-            out.append(frame(self._name("values", name_of), data, eid))
+            out.append((self._name("values", name_of), data))
         return out
 
     # -- messages -----------------------------------------------------------------------
 
-    def _delta(self, event: RunEvent, eid: str) -> list[bytes]:
+    def _delta(self, event: RunEvent) -> list[Part]:
         delta = event.message_delta
         # Both are set when the run asked for message_chunks, which every run here does.
         chunk_json = delta.chunk_json or _dumps(_text_chunk(delta.message_id, delta.token))
-        metadata = delta.metadata_json or _dumps({"langgraph_node": delta.node})
-        out: list[bytes] = []
+        metadata = public_metadata(delta.metadata_json) or _dumps({"langgraph_node": delta.node})
+        out: list[Part] = []
         if "messages-tuple" in self.modes:
             data = b"[" + chunk_json + b"," + metadata + b"]"
-            out.append(frame(self._name("messages", event), data, eid))
+            out.append((self._name("messages", event), data))
         if "messages" in self.modes:
-            out.extend(self._legacy(event, delta.message_id, orjson.loads(chunk_json), metadata))
+            chunk = orjson.loads(chunk_json)
+            out.extend(self._legacy(event, delta.message_id, chunk, metadata, delta.partial_json))
         return out
 
-    def _tool(self, event: RunEvent, eid: str) -> list[bytes]:
+    def _tool(self, event: RunEvent) -> list[Part]:
         call = event.tool_call
         if call.phase == _ToolPhase.PHASE_ARGS_DELTA:
             return []  # the message's own chunks (tool_call_chunks) carry these
@@ -219,44 +245,50 @@ class Translator:
             body = {"event": "on_tool_error", **body, "error": call.error}
         else:
             return []
-        return [frame(self._name("tools", event), _dumps(body), eid)]
+        return [(self._name("tools", event), _dumps(body))]
 
-    def _complete(self, event: RunEvent, eid: str) -> list[bytes]:
+    def _complete(self, event: RunEvent) -> list[Part]:
         done = event.message_complete
-        metadata = done.metadata_json or _dumps({"langgraph_node": done.node})
+        metadata = public_metadata(done.metadata_json) or _dumps({"langgraph_node": done.node})
         whole = done.unstreamed
-        out: list[bytes] = []
+        out: list[Part] = []
         if "messages-tuple" in self.modes and whole:
             data = b"[" + (done.message_json or b"null") + b"," + metadata + b"]"
-            out.append(frame(self._name("messages", event), data, eid))
+            out.append((self._name("messages", event), data))
         if "messages" in self.modes:
             if done.message_id not in self.legacy:
-                out.append(self._legacy_metadata(event, done.message_id, metadata, eid))
+                out.append(self._legacy_metadata(event, done.message_id, metadata))
             self.legacy.pop(done.message_id, None)
             data = b"[" + (done.message_json or b"null") + b"]"
-            out.append(frame(self._name("messages/complete", event), data, eid))
+            out.append((self._name("messages/complete", event), data))
         return out
 
     def _legacy(
-        self, event: RunEvent, message_id: str, chunk: dict[str, Any], metadata: bytes
-    ) -> list[bytes]:
+        self,
+        event: RunEvent,
+        message_id: str,
+        chunk: dict[str, Any],
+        metadata: bytes,
+        partial_json: bytes = b"",
+    ) -> list[Part]:
         """The legacy `messages` mode: metadata once per message, then the message so far."""
-        eid = str(event.seq)
-        out: list[bytes] = []
+        out: list[Part] = []
         known = self.legacy.get(message_id)
         if known is None:
-            out.append(self._legacy_metadata(event, message_id, metadata, eid))
+            out.append(self._legacy_metadata(event, message_id, metadata))
             known = self.legacy[message_id] = _Message({}, metadata)
-        _accumulate(known.chunk, chunk)
-        summed = {**known.chunk, "type": "ai"} if "type" in known.chunk else known.chunk
-        out.append(frame(self._name("messages/partial", event), _dumps([summed]), eid))
+        if partial_json:  # the agent's sum of the chunks, right on a join mid-message too
+            total = orjson.loads(partial_json)
+        else:
+            _accumulate(known.chunk, chunk)
+            total = known.chunk
+        summed = {**total, "type": "ai"} if "type" in total else total
+        out.append((self._name("messages/partial", event), _dumps([summed])))
         return out
 
-    def _legacy_metadata(
-        self, event: RunEvent, message_id: str, metadata: bytes, eid: str
-    ) -> bytes:
+    def _legacy_metadata(self, event: RunEvent, message_id: str, metadata: bytes) -> Part:
         data = _dumps({message_id: {"metadata": orjson.Fragment(metadata)}})
-        return frame(self._name("messages/metadata", event), data, eid)
+        return (self._name("messages/metadata", event), data)
 
 
 def _fragment(data: bytes) -> orjson.Fragment | None:
@@ -327,7 +359,7 @@ def _checkpoint(event: RunEvent) -> dict[str, Any]:
         "config": config(point.checkpoint_id),
         "parent_config": config(point.parent_checkpoint_id),
         "values": _fragment(point.values_json) or {},
-        "metadata": _fragment(point.metadata_json) or {},
+        "metadata": _fragment(public_metadata(point.metadata_json)) or {},
         "next": list(point.next),
         "tasks": [],
     }

@@ -21,7 +21,7 @@ from edge.langgraph_api import query, resources
 from edge.langgraph_api.assistants import resolve
 from edge.langgraph_api.errors import UnsupportedFieldError
 from edge.langgraph_api.route import route
-from glassbox.errors import InvalidRequestError, ThreadExistsError
+from glassbox.errors import ThreadExistsError
 from glassbox.names import THREAD_SORT_KEYS, THREAD_STATUSES
 
 CREATE_BODY: dict[str, Any] = no_nul(
@@ -40,19 +40,6 @@ CREATE_BODY: dict[str, Any] = no_nul(
 )
 
 
-async def default_graph(call: Call) -> str:
-    """The graph of a thread created without one: the only one hosted, else the edge's
-    default (--chat-graph). LangGraph threads have no graph until a run; ours name one."""
-    graphs = [g.name for g in await call.client.list_graphs()]
-    if len(graphs) == 1:
-        return graphs[0]
-    if call.state.config.chat_graph in graphs:
-        return call.state.config.chat_graph
-    raise InvalidRequestError(
-        f"metadata.graph_id: name the graph the thread is for (one of {', '.join(graphs)})"
-    )
-
-
 @route("threads_create", body=CREATE_BODY)
 async def create(call: Call) -> Response:
     body = call.body
@@ -61,7 +48,8 @@ async def create(call: Call) -> Response:
             raise UnsupportedFieldError(field)
     metadata = dict(body.get("metadata") or {})
     graph_id = body.get("graph_id") or metadata.get("graph_id")
-    graph = (await resolve(call.client, graph_id)).name if graph_id else await default_graph(call)
+    # No graph named: the thread is bound by its first run, as LangGraph Server's are.
+    graph = (await resolve(call.client, graph_id)).name if graph_id else ""
     thread_id = body.get("thread_id") or ""
     do_nothing = body.get("if_exists") == "do_nothing"
     try:
