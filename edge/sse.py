@@ -12,13 +12,11 @@ ended, that reconnect gets 204, which tells EventSource to stop.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from typing import Any, cast
+from typing import Any
 
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from edge import codec
 from edge.endpoints import (
@@ -34,6 +32,7 @@ from edge.endpoints import (
 )
 from edge.errors import as_glassbox_error, error_body
 from edge.run_requests import run_request
+from edge.sse_writer import EventStreamResponse
 from edge.state import EdgeState
 from glassbox.agent.v1 import events_pb2
 from glassbox.errors import UnavailableError
@@ -64,7 +63,7 @@ CURSOR = (
 @endpoint("run", transport="sse", params=[THREAD_ID], body=RUN_BODY, timed=False)
 async def stream_new_run(call: Call) -> Response:
     # No CreateThread first: a run with a graph on a thread id not yet used creates it.
-    batches = call.client.stream_run_batches(
+    batches = call.client.with_public_json().stream_run_batches(
         run_request(call.body, thread_id=call.params["thread_id"])
     )
     first = await anext(batches, None)
@@ -85,7 +84,7 @@ async def stream_new_run(call: Call) -> Response:
 async def stream_existing_run(call: Call) -> Response:
     epoch, after_seq = _cursor(call.params)
     run = await owned_run(call)
-    status, batches = await call.client.join_run_batches(
+    status, batches = await call.client.with_public_json().join_run_batches(
         run.run_id, after_seq=after_seq, epoch=epoch
     )
     first = await anext(batches, None)
@@ -137,11 +136,14 @@ def _frame(event: str, data: bytes, event_id: str = "") -> bytes:
 
 
 def _event_frames(events: Sequence[RunEvent]) -> bytes:
+    # The agent rendered each event's JSON: the edge adds only the SSE lines around it.
     return b"".join(
-        _frame(
-            e.WhichOneof("payload") or "unknown",
-            codec.dumps(codec.event_dict(e)),
-            f"{e.epoch}:{e.seq}",
+        b"id: %s:%d\nevent: %s\ndata: %s\n\n"
+        % (
+            e.epoch.encode(),
+            e.seq,
+            (e.WhichOneof("payload") or "unknown").encode(),
+            codec.event_json(e),
         )
         for e in events
     )
@@ -156,82 +158,41 @@ def _event_stream(
     headers: dict[str, str],
 ) -> Response:
     config = state.config
-    return StreamingResponse(
-        _frames(state, first, batches, prelude, config.sse_retry_ms, config.sse_heartbeat_s),
-        media_type="text/event-stream",
+    return EventStreamResponse(
+        _chunks(state, first, batches, prelude, config.sse_retry_ms),
+        heartbeat_s=config.sse_heartbeat_s,
+        stop=state.drained,  # no end: the client reconnects elsewhere and loses nothing
         headers=headers,
     )
 
 
-_DRAINING = object()  # queued when the edge starts draining: end the stream, no `end`
-
-
-async def _frames(
+async def _chunks(
     state: EdgeState,
     first: Sequence[RunEvent],
     batches: Batches,
     prelude: bytes,
     retry_ms: int,
-    heartbeat_s: float,
 ) -> AsyncIterator[bytes]:
     state.metrics.connection_opened("sse")
-    # Batches, then None (the agent hung up), an exception, or _DRAINING.
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
-    reader = asyncio.create_task(_read_into(batches, queue))
-    # One task per stream watching for a drain, rather than a task and a wait() per batch:
-    # this loop runs for every event of every SSE client.
-    watcher = asyncio.create_task(_queue_on_drain(state, queue))
     try:
         state.metrics.sent_events("sse", first)
         yield f"retry: {retry_ms}\n\n".encode() + prelude + _event_frames(first)
         ended = bool(first) and first[-1].HasField("run_ended")
-        while not ended:
-            if state.drained.is_set():
-                return  # no end: the client reconnects elsewhere and loses nothing
-            try:
-                async with asyncio.timeout(heartbeat_s):
-                    item = await queue.get()
-            except TimeoutError:
-                yield b": ping\n\n"  # keeps proxies and the browser from timing out
-                continue
-            if item is _DRAINING:
-                return
-            if item is None:  # the agent hung up without run_ended: re-attach
-                item = _ended_early()
-            if isinstance(item, BaseException):
-                error = as_glassbox_error(item)
-                state.metrics.error("sse", error.code)
-                yield _frame("error", codec.dumps(error_body(error)))
-                if error.retryable:
-                    return  # no end: EventSource reconnects with Last-Event-ID
-                break
-            events = cast(Sequence[RunEvent], item)
-            state.metrics.sent_events("sse", events)
-            yield _event_frames(events)
-            ended = bool(events) and events[-1].HasField("run_ended")
+        try:
+            while not ended:
+                events = await anext(batches, None)
+                if events is None:  # the agent hung up without run_ended: re-attach
+                    raise _ended_early()
+                state.metrics.sent_events("sse", events)
+                yield _event_frames(events)
+                ended = bool(events) and events[-1].HasField("run_ended")
+        except Exception as exc:
+            error = as_glassbox_error(exc)
+            state.metrics.error("sse", error.code)
+            yield _frame("error", codec.dumps(error_body(error)))
+            if error.retryable:
+                return  # no end: EventSource reconnects with Last-Event-ID
         yield _frame("end", b"{}")
     finally:
-        watcher.cancel()
-        reader.cancel()
-        with contextlib.suppress(BaseException):
-            await reader
-        state.metrics.connection_closed("sse")
-
-
-async def _queue_on_drain(state: EdgeState, queue: asyncio.Queue[Any]) -> None:
-    await state.drained.wait()
-    with contextlib.suppress(asyncio.QueueFull):  # full: the loop checks the flag first
-        queue.put_nowait(_DRAINING)
-
-
-async def _read_into(batches: Batches, queue: asyncio.Queue[Any]) -> None:
-    try:
-        async for batch in batches:
-            await queue.put(batch)
-        await queue.put(None)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        await queue.put(exc)
-    finally:
         await batches.aclose()  # cancels the gRPC call; the run goes on unless it asked
+        state.metrics.connection_closed("sse")
