@@ -36,6 +36,7 @@ from edge.sse_writer import EventStreamResponse
 from edge.state import EdgeState
 from glassbox.agent.v1 import events_pb2
 from glassbox.errors import UnavailableError
+from glassbox.names import EVENT_TYPES
 
 RunEvent = events_pb2.RunEvent
 Batches = AsyncGenerator[Sequence[RunEvent], None]
@@ -135,17 +136,23 @@ def _frame(event: str, data: bytes, event_id: str = "") -> bytes:
     return head.encode() + b"data: " + data + b"\n\n"
 
 
+# `\nevent: <type>\ndata: ` per payload type, encoded once.
+_KIND_LINES = {kind: f"\nevent: {kind}\ndata: ".encode() for kind in (*EVENT_TYPES, "unknown")}
+
+
 def _event_frames(events: Sequence[RunEvent]) -> bytes:
     # The agent rendered each event's JSON: the edge adds only the SSE lines around it.
     return b"".join(
-        b"id: %s:%d\nevent: %s\ndata: %s\n\n"
-        % (
-            e.epoch.encode(),
-            e.seq,
-            (e.WhichOneof("payload") or "unknown").encode(),
-            codec.event_json(e),
-        )
-        for e in events
+        [
+            b"id: %s:%d%s%s\n\n"
+            % (
+                e.epoch.encode(),
+                e.seq,
+                _KIND_LINES[e.WhichOneof("payload") or "unknown"],
+                e.public_json or codec.event_json(e),
+            )
+            for e in events
+        ]
     )
 
 

@@ -163,7 +163,7 @@ def _events_frame(rid: str, batch: api.RunEvents) -> str:
     """{"type": "events", "id", "run_id", "events": […]}, the events' JSON as it came."""
     events = batch.events
     head = codec.dumps({"type": "events", "id": rid, "run_id": events[0].run_id if events else ""})
-    body = b",".join([codec.event_json(e) for e in events])
+    body = b",".join([e.public_json or codec.event_json(e) for e in events])
     return (head[:-1] + b',"events":[' + body + b"]}").decode()
 
 

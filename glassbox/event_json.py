@@ -79,15 +79,20 @@ def converter_for(descriptor: Descriptor) -> Converter:
     if cached is not None:
         return cached
     readers = [(f.name, *_field_reader(f)) for f in descriptor.fields]
-    optional = {f.name for f in descriptor.fields if f.has_presence}
+    optional = [f.name for f in descriptor.fields if f.has_presence]
+    if not optional:  # most messages: every field, always (this runs for every event)
 
-    def convert(message: Message) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for attr, key, read in readers:
-            if attr in optional and not message.HasField(attr):
-                continue
-            out[key] = read(getattr(message, attr))
-        return out
+        def convert(message: Message) -> dict[str, Any]:
+            return {key: read(getattr(message, attr)) for attr, key, read in readers}
+
+    else:
+
+        def convert(message: Message) -> dict[str, Any]:
+            return {
+                key: read(getattr(message, attr))
+                for attr, key, read in readers
+                if attr not in optional or message.HasField(attr)
+            }
 
     _converters[descriptor.full_name] = convert
     return convert
@@ -124,13 +129,40 @@ def message_dict(message: Message) -> dict[str, Any]:
 
 
 def render_event(event: RunEvent) -> bytes:
-    """The event's public JSON, as every native transport writes it."""
-    return dumps(event_dict(event))
+    """The event's public JSON, as every native transport writes it: the bytes of
+    `dumps(event_dict(event))`, made without building the envelope's dict per event (a
+    run's events share run_id, thread_id and epoch, so their JSON is written once)."""
+    key = (event.run_id, event.thread_id, event.epoch)
+    prefix = _prefixes.get(key)
+    if prefix is None:
+        if len(_prefixes) >= _MAX_PREFIXES:
+            _prefixes.clear()
+        envelope = {"run_id": key[0], "thread_id": key[1], "epoch": key[2]}
+        prefix = _prefixes[key] = dumps(envelope)[:-1] + b',"seq":'
+    kind = event.WhichOneof("payload")
+    namespace = event.namespace
+    ns = dumps(list(namespace)) if namespace else b"[]"
+    ts = event.time
+    head = b'%s%d,"ns":%s,"time":%d,"type":"%s"' % (
+        prefix,
+        event.seq,
+        ns,
+        ts.seconds * 1000 + ts.nanos // 1_000_000,
+        (kind or "unknown").encode(),
+    )
+    if kind is None:
+        return head + b"}"
+    payload = dumps(_payload_converters[kind](getattr(event, kind)))
+    return head + (b"," + payload[1:] if len(payload) > 2 else b"}")
+
+
+_prefixes: dict[tuple[str, str, str], bytes] = {}
+_MAX_PREFIXES = 4096  # runs being rendered at once, about; past it, start again
 
 
 def event_json(event: RunEvent) -> bytes:
     """The event's public JSON: the agent's rendering when it sent one, else rendered here."""
-    return event.public_json or dumps(event_dict(event))
+    return event.public_json or render_event(event)
 
 
 def dumps(value: Any) -> bytes:

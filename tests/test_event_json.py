@@ -18,7 +18,7 @@ from agent_service.server import RunningAgent
 from glassbox.agent.v1 import agent_service_pb2 as api
 from glassbox.agent.v1 import events_pb2 as ev
 from glassbox.client import AgentClient
-from glassbox.event_json import event_json, render_event
+from glassbox.event_json import dumps, event_dict, event_json, render_event
 from glassbox.names import EVENT_TYPES
 
 E = ev.RunEvent
@@ -260,6 +260,7 @@ def test_the_table_has_every_event_type() -> None:
 def test_the_rendering_is_the_edges_old_json_byte_for_byte() -> None:
     for name, event in TABLE.items():
         assert render_event(event) == GOLDEN[name], name
+        assert dumps(event_dict(event)) == GOLDEN[name], name  # REST's dict form agrees
 
 
 def test_the_agent_fills_the_same_bytes_and_the_edge_forwards_them() -> None:
