@@ -25,7 +25,14 @@ def wanted(context: Context) -> bool:
     )
 
 
+# An event's JSON is about as big as its protobuf, so carrying both doubles it: past this
+# the edge renders the (rare) huge event itself, and no message nears the size limit.
+MAX_RENDERED_BYTES = 4 << 20
+
+
 def fill(events: Iterable[events_pb2.RunEvent]) -> None:
     """Render each event into its `public_json` (the response's copies, not the log's)."""
     for event in events:
-        event.public_json = render_event(event)
+        rendered = render_event(event)
+        if len(rendered) <= MAX_RENDERED_BYTES:
+            event.public_json = rendered

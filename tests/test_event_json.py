@@ -340,3 +340,17 @@ async def test_the_agent_renders_only_for_callers_that_ask(memory_agent: Running
             else:
                 assert events
                 assert not any(e.public_json for e in events)
+
+
+def test_a_huge_event_is_left_for_the_edge_to_render() -> None:
+    # Carrying its JSON beside its protobuf would double it; the edge renders it itself.
+    big = b'"' + b"x" * public_json.MAX_RENDERED_BYTES + b'"'
+    response = api.StreamRunResponse(
+        events=[envelope(values=ev.ValuesEvent(values_json=big)), TABLE["custom"]]
+    )
+    public_json.fill(response.events)
+    huge, small = response.events
+    assert not huge.public_json
+    assert event_json(huge) == render_event(huge)
+    assert event_json(huge).endswith(b',"values":' + big + b"}")
+    assert small.public_json == GOLDEN["custom"]
