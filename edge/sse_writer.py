@@ -71,8 +71,10 @@ class EventStreamResponse(Response):
             helpers.append(asyncio.create_task(self._watch_stop(self.stop), name="sse-stop"))
         self._timer = loop.call_later(self.heartbeat_s, self._heartbeat, loop)
         try:
-            await self._write(send)
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            # A server that says a client is gone by raising (uvicorn drops the write).
+            with contextlib.suppress(OSError):
+                await self._write(send)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             self._timer.cancel()
             for task in helpers:
