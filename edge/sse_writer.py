@@ -40,6 +40,7 @@ class EventStreamResponse(Response):
         chunks: AsyncIterator[bytes],
         *,
         heartbeat_s: float,
+        heartbeat: bytes = HEARTBEAT,
         stop: asyncio.Event | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
@@ -48,6 +49,7 @@ class EventStreamResponse(Response):
         self.init_headers(headers)  # no body attribute: no content-length, as streamed
         self.chunks = chunks
         self.heartbeat_s = heartbeat_s
+        self.heartbeat = heartbeat  # what a protocol writes to keep an idle stream open
         self.stop = stop
         self._buffer: list[bytes] = []
         self._wake = asyncio.Event()  # the writer has something to do
@@ -133,7 +135,7 @@ class EventStreamResponse(Response):
         # one timer fire per interval at most, and no timer work per write.
         idle = loop.time() - self._written_at
         if idle >= self.heartbeat_s:
-            self._buffer.append(HEARTBEAT)
+            self._buffer.append(self.heartbeat)
             self._wake.set()
             idle = 0.0
         self._timer = loop.call_later(self.heartbeat_s - idle, self._heartbeat, loop)
