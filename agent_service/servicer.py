@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from agent_service import proto_mapping, session
+from agent_service import proto_mapping, public_json, session
 from agent_service.codec import dump_json, load_json, load_json_object
 from agent_service.event_log import Cursor, is_terminal
 from agent_service.grpc_calls import (
@@ -40,11 +40,15 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         spec = proto_mapping.run_spec(request, owner, traceparent=traceparent(context))
         record = await self.runs.start(spec)
         attachment = await self.runs.attach(record.run_id, owner, Cursor())
+        rendered = public_json.wanted(context)
         ended = False
         try:
             async for batch in attachment.batches:
                 for part in chunked(batch):
-                    yield api.StreamRunResponse(events=part)
+                    response = api.StreamRunResponse(events=part)
+                    if rendered:
+                        public_json.fill(response.events)
+                    yield response
                 ended = is_terminal(batch[-1])
         finally:
             # The caller went away before the end, and asked that the run go with it.
@@ -58,14 +62,20 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         cursor = Cursor(request.epoch, request.after_seq)
         attachment, record = await self.runs.join(request.run_id, principal(context), cursor)
         yield api.JoinRunResponse(status=proto_mapping.join_status(attachment, record))
+        rendered = public_json.wanted(context)
         async for batch in attachment.batches:
             for part in chunked(batch):
-                yield api.JoinRunResponse(events=part)
+                response = api.JoinRunResponse(events=part)
+                if rendered:
+                    public_json.fill(response.events)
+                yield response
 
     async def Session(
         self, request_iterator: AsyncIterator[api.SessionRequest], context: Context
     ) -> AsyncIterator[api.SessionResponse]:
-        call = session.Session(self.runs, principal(context), traceparent(context))
+        call = session.Session(
+            self.runs, principal(context), traceparent(context), public_json.wanted(context)
+        )
         with self.runs.metrics.stream_open("Session"):
             async for response in call.serve(request_iterator):
                 yield response

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
-from agent_service import proto_mapping
+from agent_service import proto_mapping, public_json
 from agent_service.endings import error_payload
 from agent_service.event_log import Attachment, Cursor, is_terminal
 from agent_service.grpc_calls import as_glassbox_error, cancel_quietly, chunked
@@ -25,10 +25,13 @@ class Session:
     runs on it go on.
     """
 
-    def __init__(self, runs: RunManager, owner: str, traceparent: str = "") -> None:
+    def __init__(
+        self, runs: RunManager, owner: str, traceparent: str = "", rendered: bool = False
+    ) -> None:
         self.runs = runs
         self.owner = owner
         self.traceparent = traceparent
+        self.rendered = rendered  # fill each event's public_json (the caller asked)
         # Bounded so a client that stops reading holds back our followers, not memory;
         # the runs themselves keep going into the log.
         self.outbox: asyncio.Queue[api.SessionResponse | None] = asyncio.Queue(maxsize=256)
@@ -133,9 +136,10 @@ class Session:
         try:
             async for batch in attachment.batches:
                 for part in chunked(batch):
-                    await self.outbox.put(
-                        api.SessionResponse(request_id=rid, events=api.RunEvents(events=part))
-                    )
+                    events = api.RunEvents(events=part)
+                    if self.rendered:
+                        public_json.fill(events.events)
+                    await self.outbox.put(api.SessionResponse(request_id=rid, events=events))
                 if is_terminal(batch[-1]):
                     self.cancel_on_exit.pop(run_id, None)
         except GlassboxError as error:

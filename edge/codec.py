@@ -1,103 +1,26 @@
-"""RunEvent protobuf → the JSON every public transport sends, in one place.
+"""JSON at the edge: what the edge sends, and what it accepts from clients.
 
-An event reads the same on the WebSocket, over SSE and in REST answers:
-
-    {"run_id": …, "thread_id": …, "epoch": …, "seq": 7, "ns": [], "time": 1764…(ms),
-     "type": "message_delta", "message_id": …, "token": "Hel", "node": "agent", "tags": []}
-
-`type` is the payload's name in the proto; the payload's fields sit beside it. Fields that
-carry JSON in the proto (`value_json`, `update_json` …) lose the suffix and arrive as JSON
-values, spliced in without being parsed (orjson.Fragment): the agent service already wrote
-them as JSON and parsing them again would cost the edge its throughput. Enums read as their
-short lower-case names ("success", "args_delta").
+The public JSON of events and contract messages is defined once, in
+`glassbox.event_json`, where the agent service renders each event (the edge's native
+transports forward those bytes) and the edge renders REST answers. Client JSON is held to
+depth and NUL limits here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from google.protobuf.message import Message
 
 from glassbox.agent.v1 import events_pb2
 from glassbox.errors import InvalidRequestError
+from glassbox.event_json import converter_for as converter_for
+from glassbox.event_json import event_dict as event_dict
+from glassbox.event_json import event_json as event_json
+from glassbox.event_json import message_dict as message_dict
 from glassbox.names import enum_names
 
 RunEvent = events_pb2.RunEvent
-Converter = Callable[[Message], dict[str, Any]]
-_converters: dict[str, Converter] = {}
-
-
-def _field_reader(field: FieldDescriptor) -> tuple[str, Callable[[Any], Any]]:
-    name = field.name
-    repeated = field.is_repeated
-    if field.type == FieldDescriptor.TYPE_BYTES and name.endswith("_json"):
-        return name.removesuffix("_json"), lambda v: orjson.Fragment(v) if v else None
-    if field.enum_type is not None:
-        names = enum_names(field.enum_type)
-        if repeated:
-            return name, lambda vs: [names.get(v, str(v)) for v in vs]
-        return name, lambda v: names.get(v, str(v))
-    if field.message_type is not None:
-        if field.message_type.full_name == "google.protobuf.Timestamp":
-            return name, lambda ts: ts.seconds * 1000 + ts.nanos // 1_000_000
-        convert = converter_for(field.message_type)
-        if repeated:
-            return name, lambda vs: [convert(v) for v in vs]
-        return name, convert
-    if repeated:
-        return name, list
-    return name, lambda v: v
-
-
-def converter_for(descriptor: Descriptor) -> Converter:
-    """A function turning one message of this type into a JSON-ready dict (cached)."""
-    cached = _converters.get(descriptor.full_name)
-    if cached is not None:
-        return cached
-    readers = [(f.name, *_field_reader(f)) for f in descriptor.fields]
-    optional = {f.name for f in descriptor.fields if f.has_presence}
-
-    def convert(message: Message) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for attr, key, read in readers:
-            if attr in optional and not message.HasField(attr):
-                continue
-            out[key] = read(getattr(message, attr))
-        return out
-
-    _converters[descriptor.full_name] = convert
-    return convert
-
-
-_payload_converters: dict[str, Converter] = {
-    f.name: converter_for(cast(Descriptor, f.message_type))
-    for f in RunEvent.DESCRIPTOR.oneofs_by_name["payload"].fields
-}
-
-
-def event_dict(event: RunEvent) -> dict[str, Any]:
-    kind = event.WhichOneof("payload") or "unknown"
-    out: dict[str, Any] = {
-        "run_id": event.run_id,
-        "thread_id": event.thread_id,
-        "epoch": event.epoch,
-        "seq": event.seq,
-        "ns": list(event.namespace),
-        "time": event.time.seconds * 1000 + event.time.nanos // 1_000_000,
-        "type": kind,
-    }
-    convert = _payload_converters.get(kind)
-    if convert is not None:
-        out.update(convert(getattr(event, kind)))
-    return out
-
-
-def message_dict(message: Message) -> dict[str, Any]:
-    """Any contract message (Thread, Run, ThreadState, Graph …) as a JSON-ready dict."""
-    return converter_for(cast(Descriptor, message.DESCRIPTOR))(message)
 
 
 def dumps(value: Any) -> bytes:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from operator import methodcaller
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
 
 from glassbox.agent.v1.events_pb2 import RunEvent
+
+_PAYLOAD = methodcaller("WhichOneof", "payload")
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -93,8 +96,9 @@ class EdgeMetrics:
 
     def sent_events(self, transport: str, events: Iterable[RunEvent]) -> None:
         """Count events by type: one counter update per type present, not per event."""
-        for kind, count in Counter(e.WhichOneof("payload") or "unknown" for e in events).items():
-            self.events.labels(transport, kind).inc(count)
+        # map + methodcaller: the per-event part runs in C, for every event of every stream.
+        for kind, count in Counter(map(_PAYLOAD, events)).items():
+            self.events.labels(transport, kind or "unknown").inc(count)
 
     def reattached(self, transport: str, recovered: bool, replayed: int = 0) -> None:
         self.reattaches.labels(transport, str(recovered).lower()).inc()

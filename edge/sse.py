@@ -13,13 +13,12 @@ ended, that reconnect gets 204, which tells EventSource to stop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from edge import codec
 from edge.endpoints import (
@@ -35,9 +34,11 @@ from edge.endpoints import (
 )
 from edge.errors import as_glassbox_error, error_body
 from edge.run_requests import run_request
+from edge.sse_writer import EventStreamResponse
 from edge.state import EdgeState
 from glassbox.agent.v1 import events_pb2
 from glassbox.errors import GlassboxError, UnavailableError
+from glassbox.names import EVENT_TYPES
 
 RunEvent = events_pb2.RunEvent
 Batches = AsyncGenerator[Sequence[RunEvent], None]
@@ -65,7 +66,7 @@ CURSOR = (
 @endpoint("run", transport="sse", params=[THREAD_ID], body=RUN_BODY, timed=False)
 async def stream_new_run(call: Call) -> Response:
     # No CreateThread first: a run with a graph on a thread id not yet used creates it.
-    batches = call.client.stream_run_batches(
+    batches = call.client.with_public_json().stream_run_batches(
         run_request(call.body, thread_id=call.params["thread_id"])
     )
     first = await anext(batches, None)
@@ -85,7 +86,7 @@ async def stream_new_run(call: Call) -> Response:
 async def stream_existing_run(call: Call) -> Response:
     epoch, after_seq = cursor(call.params)
     run = await owned_run(call)
-    status, batches = await call.client.join_run_batches(
+    status, batches = await call.client.with_public_json().join_run_batches(
         run.run_id, after_seq=after_seq, epoch=epoch
     )
     first = await anext(batches, None)
@@ -136,14 +137,23 @@ def frame(event: str, data: bytes, event_id: str = "") -> bytes:
     return head.encode() + b"data: " + data + b"\n\n"
 
 
+# `\nevent: <type>\ndata: ` per payload type, encoded once.
+_KIND_LINES = {kind: f"\nevent: {kind}\ndata: ".encode() for kind in (*EVENT_TYPES, "unknown")}
+
+
 def _event_frames(events: Sequence[RunEvent]) -> bytes:
+    # The agent rendered each event's JSON: the edge adds only the SSE lines around it.
     return b"".join(
-        frame(
-            e.WhichOneof("payload") or "unknown",
-            codec.dumps(codec.event_dict(e)),
-            f"{e.epoch}:{e.seq}",
-        )
-        for e in events
+        [
+            b"id: %s:%d%s%s\n\n"
+            % (
+                e.epoch.encode(),
+                e.seq,
+                _KIND_LINES[e.WhichOneof("payload") or "unknown"],
+                e.public_json or codec.event_json(e),
+            )
+            for e in events
+        ]
     )
 
 
@@ -197,76 +207,51 @@ def event_stream(
     headers: dict[str, str],
 ) -> Response:
     """A run's events as an SSE response, `first` already read (so its errors had a
-    status), framed by `framing`, opening with `opening`."""
-    return StreamingResponse(
-        _frames(state, first, batches, framing, opening, state.config.sse_heartbeat_s),
-        media_type="text/event-stream",
+    status), framed by `framing`, opening with `opening`. The writer beats when the
+    stream is idle and ends it, with no end frame, when the edge drains: the client
+    reconnects elsewhere and loses nothing."""
+    return EventStreamResponse(
+        _chunks(state, first, batches, framing, opening),
+        heartbeat_s=state.config.sse_heartbeat_s,
+        heartbeat=framing.heartbeat,
+        stop=state.drained,
         headers={**HEADERS, **headers},
     )
 
 
-_DRAINING = object()  # queued when the edge starts draining: end the stream, no `end`
-
-
-async def _frames(
+async def _chunks(
     state: EdgeState,
     first: Sequence[RunEvent],
     batches: Batches,
     framing: Framing,
     opening: bytes,
-    heartbeat_s: float,
 ) -> AsyncIterator[bytes]:
     transport = framing.transport
     state.metrics.connection_opened(transport)
-    # Batches, then None (the agent hung up), an exception, or _DRAINING.
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
-    reader = asyncio.create_task(read_into(batches, queue))
-    # One task per stream watching for a drain, rather than a task and a wait() per batch:
-    # this loop runs for every event of every SSE client.
-    watcher = asyncio.create_task(_queue_on_drain(state, queue))
     try:
         state.metrics.sent_events(transport, first)
         yield opening + framing.events(first)
         ended = bool(first) and first[-1].HasField("run_ended")
-        while not ended:
-            if state.drained.is_set():
-                return  # no end: the client reconnects elsewhere and loses nothing
-            try:
-                async with asyncio.timeout(heartbeat_s):
-                    item = await queue.get()
-            except TimeoutError:
-                yield framing.heartbeat  # keeps proxies and the browser from timing out
-                continue
-            if item is _DRAINING:
-                return
-            if item is None:  # the agent hung up without run_ended: re-attach
-                item = ended_early()
-            if isinstance(item, BaseException):
-                error = as_glassbox_error(item)
-                state.metrics.error(transport, error.code)
-                frame = framing.error(error)
-                if frame is not None:
-                    yield frame
-                if error.retryable or frame is None:
-                    return  # no end: the client reconnects with Last-Event-ID
-                break
-            events = cast(Sequence[RunEvent], item)
-            state.metrics.sent_events(transport, events)
-            yield framing.events(events)
-            ended = bool(events) and events[-1].HasField("run_ended")
+        try:
+            while not ended:
+                events = await anext(batches, None)
+                if events is None:  # the agent hung up without run_ended: re-attach
+                    raise ended_early()
+                state.metrics.sent_events(transport, events)
+                yield framing.events(events)
+                ended = bool(events) and events[-1].HasField("run_ended")
+        except Exception as exc:
+            error = as_glassbox_error(exc)
+            state.metrics.error(transport, error.code)
+            frame = framing.error(error)
+            if frame is not None:
+                yield frame
+            if error.retryable or frame is None:
+                return  # no end: the client reconnects with Last-Event-ID
         yield framing.end
     finally:
-        watcher.cancel()
-        reader.cancel()
-        with contextlib.suppress(BaseException):
-            await reader
+        await batches.aclose()  # cancels the gRPC call; the run goes on unless it asked
         state.metrics.connection_closed(transport)
-
-
-async def _queue_on_drain(state: EdgeState, queue: asyncio.Queue[Any]) -> None:
-    await state.drained.wait()
-    with contextlib.suppress(asyncio.QueueFull):  # full: the loop checks the flag first
-        queue.put_nowait(_DRAINING)
 
 
 async def read_into(batches: Batches, queue: asyncio.Queue[Any]) -> None:

@@ -170,6 +170,10 @@ class Socket:
         """Queue one frame."""
         self._put((codec.dumps_text(frame),))
 
+    def send_text(self, text: str) -> None:
+        """Queue one frame that is JSON text already (forwarded, not encoded here)."""
+        self._put((text,))
+
     def send_all(self, frames: Iterable[dict[str, Any]]) -> None:
         """Queue frames made from one upstream batch: they count once against the bound,
         as one batch is one frame on protocols that forward batches whole."""

@@ -48,7 +48,9 @@ class NativeProtocol(websocket.Protocol):
         super().__init__(socket)
         self.state = socket.state
         traceparent = socket.ws.headers.get("traceparent", "")
-        self.client = self.state.gateway.client(socket.caller, traceparent=traceparent)
+        # Events come with their public JSON rendered by the agent: frames forward it.
+        client = self.state.gateway.client(socket.caller, traceparent=traceparent)
+        self.client = client.with_public_json()
         # Opened by the first op that needs the agent: an idle socket (a tab left open)
         # costs no upstream stream, no pump task, and nothing on the agent service.
         self.session: Session | None = None
@@ -144,7 +146,9 @@ class NativeProtocol(websocket.Protocol):
                 kind = response.WhichOneof("kind")
                 if kind == "events":
                     self._count(response.request_id, response.events.events)
-                elif kind == "accepted" and response.accepted.HasField("join"):
+                    self.socket.send_text(_events_frame(response.request_id, response.events))
+                    continue
+                if kind == "accepted" and response.accepted.HasField("join"):
                     self.state.metrics.reattached("ws", response.accepted.join.recovered)
                 self.socket.send(_frame_of(response))
             # We never half-close the Session, so its end means the agent hung up.
@@ -155,17 +159,17 @@ class NativeProtocol(websocket.Protocol):
             self.socket.fail(exc)
 
 
+def _events_frame(rid: str, batch: api.RunEvents) -> str:
+    """{"type": "events", "id", "run_id", "events": […]}, the events' JSON as it came."""
+    events = batch.events
+    head = codec.dumps({"type": "events", "id": rid, "run_id": events[0].run_id if events else ""})
+    body = b",".join([e.public_json or codec.event_json(e) for e in events])
+    return (head[:-1] + b',"events":[' + body + b"]}").decode()
+
+
 def _frame_of(response: api.SessionResponse) -> dict[str, Any]:
     rid = response.request_id
     kind = response.WhichOneof("kind")
-    if kind == "events":
-        events = response.events.events
-        return {
-            "type": "events",
-            "id": rid,
-            "run_id": events[0].run_id if events else "",
-            "events": [codec.event_dict(e) for e in events],
-        }
     if kind == "accepted":
         accepted = response.accepted
         frame: dict[str, Any] = {

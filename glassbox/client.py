@@ -33,6 +33,9 @@ from glassbox.errors import InvalidRequestError, from_rpc_error, from_status
 RunEvent = events_pb2.RunEvent
 StreamMode = events_pb2.StreamMode
 PRINCIPAL_KEY = "x-glassbox-principal"
+# Asks the agent to fill each RunEvent's `public_json` (glassbox.event_json's rendering)
+# on this call's streams: what a caller that forwards JSON wants; others leave it unset.
+PUBLIC_JSON_KEY = "x-glassbox-public-json"
 
 # Mirror of the server's keepalive: a stream may sit idle at an interrupt for hours.
 CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
@@ -134,6 +137,10 @@ class AgentClient:
             base.append((PRINCIPAL_KEY, principal))
         view.metadata = (*base, *extra)
         return view
+
+    def with_public_json(self) -> AgentClient:
+        """A view whose streams carry each event's public JSON, rendered by the agent."""
+        return self.with_metadata(extra=((PUBLIC_JSON_KEY, "1"),))
 
     async def __aenter__(self) -> AgentClient:
         return self

@@ -441,7 +441,8 @@ async def test_join_after_every_cursor_of_a_long_run(start_stack: StackFactory) 
 
 
 async def test_a_slow_reader_does_not_slow_a_fast_one(start_stack: StackFactory) -> None:
-    async with start_stack(outbound_queue=4) as stack:
+    # The log keeps the whole run, so only the slow reader's socket can fail it.
+    async with start_stack(agent={"log_max_events": 400_000}, outbound_queue=4) as stack:
         async with stack.ws() as fast, stack.ws(max_queue=1) as slow:
             await fast.recv()
             await slow.recv()

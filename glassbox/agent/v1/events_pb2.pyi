@@ -128,6 +128,7 @@ class RunEvent(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     RUN_ENDED_FIELD_NUMBER: _builtins.int
     LANGCHAIN_EVENT_FIELD_NUMBER: _builtins.int
+    PUBLIC_JSON_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     thread_id: _builtins.str
     epoch: _builtins.str
@@ -137,6 +138,12 @@ class RunEvent(_message.Message):
     seq: _builtins.int
     """Starts at 1 and rises by one per event of a run, the same on every replica and on
     replay.
+    """
+    public_json: _builtins.bytes
+    """This event's public JSON, rendered once by the agent service: the object the edge's
+    WebSocket and SSE transports send (envelope, `type`, payload fields). Set only on
+    streams whose caller sent the metadata `x-glassbox-public-json: 1`, so callers that
+    read the typed fields pay nothing for it; never stored in the event log.
     """
     @_builtins.property
     def namespace(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -197,10 +204,11 @@ class RunEvent(_message.Message):
         error: Global___ErrorEvent | None = ...,
         run_ended: Global___RunEnded | None = ...,
         langchain_event: Global___LangChainEvent | None = ...,
+        public_json: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "custom", b"custom", "debug", b"debug", "error", b"error", "interrupt", b"interrupt", "langchain_event", b"langchain_event", "message_complete", b"message_complete", "message_delta", b"message_delta", "payload", b"payload", "run_ended", b"run_ended", "run_started", b"run_started", "task", b"task", "time", b"time", "tool_call", b"tool_call", "updates", b"updates", "values", b"values"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "custom", b"custom", "debug", b"debug", "epoch", b"epoch", "error", b"error", "interrupt", b"interrupt", "langchain_event", b"langchain_event", "message_complete", b"message_complete", "message_delta", b"message_delta", "namespace", b"namespace", "payload", b"payload", "run_ended", b"run_ended", "run_id", b"run_id", "run_started", b"run_started", "seq", b"seq", "task", b"task", "thread_id", b"thread_id", "time", b"time", "tool_call", b"tool_call", "updates", b"updates", "values", b"values"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "custom", b"custom", "debug", b"debug", "epoch", b"epoch", "error", b"error", "interrupt", b"interrupt", "langchain_event", b"langchain_event", "message_complete", b"message_complete", "message_delta", b"message_delta", "namespace", b"namespace", "payload", b"payload", "public_json", b"public_json", "run_ended", b"run_ended", "run_id", b"run_id", "run_started", b"run_started", "seq", b"seq", "task", b"task", "thread_id", b"thread_id", "time", b"time", "tool_call", b"tool_call", "updates", b"updates", "values", b"values"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["run_started", "values", "updates", "message_delta", "message_complete", "tool_call", "custom", "debug", "task", "checkpoint", "interrupt", "error", "run_ended", "langchain_event"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
