@@ -8,7 +8,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+import socket
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +34,8 @@ class Receiver:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
         method, path, _ = head[0].split(" ", 2)
-        headers = {k.strip().lower(): v.strip() for k, v in (h.split(":", 1) for h in head[1:] if h)}
+        pairs = (line.split(":", 1) for line in head[1:] if line)
+        headers = {k.strip().lower(): v.strip() for k, v in pairs}
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         self.received.append((method, path, headers, body))
         status = self.statuses.pop(0) if self.statuses else 200
@@ -49,7 +51,7 @@ class Receiver:
 
 
 @contextlib.asynccontextmanager
-async def receiver(statuses: Iterator[int] = iter(())) -> AsyncIterator[Receiver]:
+async def receiver(statuses: Sequence[int] = ()) -> AsyncIterator[Receiver]:
     hook = Receiver(list(statuses))
     server = await asyncio.start_server(hook.handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -60,8 +62,6 @@ async def receiver(statuses: Iterator[int] = iter(())) -> AsyncIterator[Receiver
 
 def _unused_port_url() -> str:
     """A loopback URL nothing listens on: the port was bound and released."""
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -87,7 +87,7 @@ async def test_a_background_run_posts_its_run_once_when_it_ends(stack: Stack) ->
         assert sent["multitask_strategy"] == run["multitask_strategy"] == "enqueue"
         # The Run JSON as `runs.get` answers it, once the run has ended (which does not
         # keep the run's multitask_strategy).
-        got = await client.runs.get(tid, run["run_id"])
+        got = dict(await client.runs.get(tid, run["run_id"]))
         del got["multitask_strategy"]
         assert sent.keys() >= got.keys()
         assert {k: sent[k] for k in got} == got
@@ -100,7 +100,7 @@ async def test_a_hook_failing_twice_is_retried_and_delivered_once(
     stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger=WEBHOOK_LOGGER)
-    async with receiver(iter([500, 500])) as hook, get_client(url=stack.url) as client:
+    async with receiver([500, 500]) as hook, get_client(url=stack.url) as client:
         thread = await client.threads.create(graph_id="echo")
         tid = thread["thread_id"]
         run = await client.runs.create(tid, "echo", input={"text": "hi"}, webhook=hook.url)
