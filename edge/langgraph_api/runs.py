@@ -76,14 +76,10 @@ async def _after_run(
     """The run's batches, then what its body asked for once it ended: the thread deleted
     (on_completion=delete), the webhook called."""
     client = call.client
-    ended: asyncio.Future[None] | None = None
+    ended: asyncio.Future[dict[str, Any]] | None = None
     if body.webhook:
         ended = asyncio.get_running_loop().create_future()
-
-        async def run_json() -> dict[str, Any]:
-            return resources.run(await client.get_run(run_id))
-
-        webhook.after_run(body.webhook, ended, run_json)
+        webhook.after_run(body.webhook, ended)
     finished = bool(first) and first[-1].HasField("run_ended")
     try:
         async for batch in batches:
@@ -91,25 +87,53 @@ async def _after_run(
             finished = finished or (bool(batch) and batch[-1].HasField("run_ended"))
     finally:
         await batches.aclose()
-        if finished and body.on_completion == "delete":
-            with contextlib.suppress(GlassboxError):
-                await client.delete_thread(thread_id)
-        if ended is not None:
-            if finished:
-                ended.set_result(None)
-            else:  # the reader left first: follow the run to its end
-                _follow(client, run_id, ended)
+        if finished:
+            # A task, shielded: the reader of these batches is cancelled as soon as it has
+            # handed on the end (runs.wait), and that must not cut the hook or delete short.
+            task = asyncio.create_task(_when_ended(client, body, run_id, thread_id, ended))
+            webhook._pending.add(task)
+            task.add_done_callback(webhook._pending.discard)
+            await asyncio.shield(task)
+        elif ended is not None:  # the reader left first: follow the run to its end
+            _follow(client, run_id, ended, body.multitask_strategy)
 
 
-def _follow(client: AgentClient, run_id: str, ended: asyncio.Future[None]) -> None:
+async def _when_ended(
+    client: AgentClient,
+    body: RunBody,
+    run_id: str,
+    thread_id: str,
+    ended: asyncio.Future[dict[str, Any]] | None,
+) -> None:
+    if ended is not None:  # read before on_completion=delete takes the run with its thread
+        await _settle(ended, client, run_id, body.multitask_strategy)
+    if body.on_completion == "delete":
+        with contextlib.suppress(GlassboxError):
+            await client.delete_thread(thread_id)
+
+
+async def _settle(
+    ended: asyncio.Future[dict[str, Any]], client: AgentClient, run_id: str, strategy: str
+) -> None:
+    """Resolve `ended` with the ended run's Run JSON, or the error reading it."""
+    try:
+        ended.set_result(resources.run(await client.get_run(run_id), multitask_strategy=strategy))
+    except GlassboxError as exc:
+        ended.set_exception(exc)
+
+
+def _follow(
+    client: AgentClient, run_id: str, ended: asyncio.Future[dict[str, Any]], strategy: str
+) -> None:
     async def until_end() -> None:
         try:
             _, batches = await client.join_run_batches(run_id, after_seq=0)
             async for _ in batches:
                 pass
-            ended.set_result(None)
         except GlassboxError as exc:
             ended.set_exception(exc)
+            return
+        await _settle(ended, client, run_id, strategy)
 
     task = asyncio.create_task(until_end())
     webhook._pending.add(task)

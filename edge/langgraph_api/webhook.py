@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 import httpx
@@ -24,21 +24,17 @@ TIMEOUT_S = 10.0
 _pending: set[asyncio.Task[None]] = set()  # held, so a running hook is not collected
 
 
-def after_run(
-    url: str, ended: Awaitable[Any], run: Callable[[], Awaitable[dict[str, Any]]]
-) -> None:
-    """Once `ended` completes, POST `await run()` to `url`, in the background."""
-    task = asyncio.create_task(_deliver(url, ended, run))
+def after_run(url: str, ended: Awaitable[dict[str, Any]]) -> None:
+    """Once the run has ended, POST its Run JSON (what `ended` gives) to `url`, in the
+    background."""
+    task = asyncio.create_task(_deliver(url, ended))
     _pending.add(task)
     task.add_done_callback(_pending.discard)
 
 
-async def _deliver(
-    url: str, ended: Awaitable[Any], run: Callable[[], Awaitable[dict[str, Any]]]
-) -> None:
+async def _deliver(url: str, ended: Awaitable[dict[str, Any]]) -> None:
     try:
-        await ended
-        body = codec.dumps(await run())
+        body = codec.dumps(await ended)
     except GlassboxError as exc:
         log.warning("webhook %s not sent: the run could not be followed (%s)", url, exc)
         return
