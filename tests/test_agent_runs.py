@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import grpc
@@ -24,6 +23,7 @@ from tests.agent_harness import (
     kinds,
     of_kind,
 )
+from tests.waiting import wait_until
 
 SUCCESS = events_pb2.RUN_STATUS_SUCCESS
 CANCELLED = events_pb2.RUN_STATUS_CANCELLED
@@ -48,13 +48,18 @@ def window_bound_channel(target: str) -> grpc.aio.Channel:
     )
 
 
-async def wait_for_status(
-    client: AgentClient, run_id: str, status: int, within: float = 10
-) -> None:
-    deadline = time.monotonic() + within
-    while (run := await client.get_run(run_id)).status != status:
-        assert time.monotonic() < deadline, f"run stayed {run.status}"
-        await asyncio.sleep(0.05)
+async def wait_for_status(client: AgentClient, run_id: str, status: int) -> None:
+    """Wait for the run to end, then check it ended with `status`: a run that ends
+    otherwise fails at once, and one that is only slow is not taken for wrong."""
+    run = await client.get_run(run_id)
+
+    async def ended() -> bool:
+        nonlocal run
+        run = await client.get_run(run_id)
+        return run.status not in (events_pb2.RUN_STATUS_PENDING, events_pb2.RUN_STATUS_RUNNING)
+
+    await wait_until(ended, what=f"run {run_id} ending")
+    assert run.status == status, f"run {run_id} ended {run.status}, not {status}"
 
 
 async def test_second_run_on_a_busy_thread_is_rejected(client: AgentClient) -> None:
@@ -123,7 +128,7 @@ async def test_a_run_outlives_its_caller_by_default(client: AgentClient) -> None
 async def test_cancel_on_disconnect_stops_the_run_with_its_caller(client: AgentClient) -> None:
     _, run_id = await start_slow(client, cancel_on_disconnect=True)
 
-    await wait_for_status(client, run_id, CANCELLED, within=3)
+    await wait_for_status(client, run_id, CANCELLED)
 
 
 async def test_run_records_and_pages(client: AgentClient) -> None:
@@ -310,11 +315,15 @@ async def test_per_thread_start_locks_do_not_outlive_their_users() -> None:
     # so a replica that has seen a million threads does not keep a million locks.
     locks = KeyedLocks()
     order: list[str] = []
+    c_in = asyncio.Event()
 
     async def start(name: str, key: str) -> None:
         async with locks.hold(key):
             order.append(f"{name} in")
-            await asyncio.sleep(0.01)
+            if name == "c":
+                c_in.set()
+            if name == "a":  # holds t1 until c is in: c must not wait for it
+                await asyncio.wait_for(c_in.wait(), 10)
             order.append(f"{name} out")
 
     await asyncio.gather(start("a", "t1"), start("b", "t1"), start("c", "t2"))
