@@ -22,8 +22,8 @@ from tests.agent_harness import (
     ended,
     kinds,
     of_kind,
+    wait_for_end,
 )
-from tests.waiting import wait_until
 
 SUCCESS = events_pb2.RUN_STATUS_SUCCESS
 CANCELLED = events_pb2.RUN_STATUS_CANCELLED
@@ -46,20 +46,6 @@ def window_bound_channel(target: str) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(
         target, options=[*CHANNEL_OPTIONS, ("grpc.http2.bdp_probe", 0)]
     )
-
-
-async def wait_for_status(client: AgentClient, run_id: str, status: int) -> None:
-    """Wait for the run to end, then check it ended with `status`: a run that ends
-    otherwise fails at once, and one that is only slow is not taken for wrong."""
-    run = await client.get_run(run_id)
-
-    async def ended() -> bool:
-        nonlocal run
-        run = await client.get_run(run_id)
-        return run.status not in (events_pb2.RUN_STATUS_PENDING, events_pb2.RUN_STATUS_RUNNING)
-
-    await wait_until(ended, what=f"run {run_id} ending")
-    assert run.status == status, f"run {run_id} ended {run.status}, not {status}"
 
 
 async def test_second_run_on_a_busy_thread_is_rejected(client: AgentClient) -> None:
@@ -122,13 +108,13 @@ async def test_cancel_run_stops_the_graph_promptly(client: AgentClient) -> None:
 async def test_a_run_outlives_its_caller_by_default(client: AgentClient) -> None:
     _, run_id = await start_slow(client)
 
-    await wait_for_status(client, run_id, SUCCESS)
+    await wait_for_end(client, run_id, SUCCESS)
 
 
 async def test_cancel_on_disconnect_stops_the_run_with_its_caller(client: AgentClient) -> None:
     _, run_id = await start_slow(client, cancel_on_disconnect=True)
 
-    await wait_for_status(client, run_id, CANCELLED)
+    await wait_for_end(client, run_id, CANCELLED)
 
 
 async def test_run_records_and_pages(client: AgentClient) -> None:
@@ -205,7 +191,7 @@ async def test_join_after_the_log_trimmed_is_not_recovered(
         )
         first = await anext(stream)
         await stream.aclose()
-        await wait_for_status(client, first.run_id, SUCCESS)
+        await wait_for_end(client, first.run_id, SUCCESS)
 
         status, rest = await client.join_run(first.run_id, after_seq=1, epoch=first.epoch)
         assert not status.recovered
@@ -236,7 +222,7 @@ async def test_a_reader_the_log_outran_gets_slow_consumer_not_a_gap(
             async for event in stream:  # the burst may outrun even the first read
                 seen.append(event)
                 if len(seen) == 1:
-                    await wait_for_status(client, event.run_id, SUCCESS)
+                    await wait_for_end(client, event.run_id, SUCCESS)
 
         with pytest.raises(SlowConsumerError, match="dropped events"):
             await read_after_the_run_ends()
