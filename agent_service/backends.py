@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -230,18 +231,27 @@ async def _setup_checkpointer(checkpointer: AsyncPostgresSaver) -> None:
 
     Replicas starting together on a fresh database race on CREATE TABLE IF NOT EXISTS
     and on the migration rows, and PostgreSQL fails the losers with a unique violation
-    (measured: 5 of 6 replicas started at once failed). A retry finds the work done.
+    or "already exists" (measured: 5 of 6 replicas started at once failed). A retry
+    finds the work done.
     Not an advisory lock: the migrations CREATE INDEX CONCURRENTLY, which waits for
-    every other open transaction, including replicas queued on such a lock.
+    every other open transaction, including replicas queued on such a lock. Two such
+    CREATE INDEX at once can deadlock (each waits for the other's transaction), and
+    PostgreSQL fails one of them: retried the same way (seen on a loaded machine).
     """
     for attempt in range(1, SETUP_ATTEMPTS + 1):
         try:
             await checkpointer.setup()
             return
-        except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject):
+        except (
+            psycopg.errors.UniqueViolation,
+            psycopg.errors.DuplicateObject,
+            psycopg.errors.DuplicateTable,
+            psycopg.errors.DeadlockDetected,
+        ):
             if attempt == SETUP_ATTEMPTS:
                 raise
-            await asyncio.sleep(0.2 * attempt)
+            # Jittered, so the replicas that collided do not collide again in step.
+            await asyncio.sleep(random.uniform(0.1, 0.3) * attempt)
 
 
 @asynccontextmanager

@@ -32,6 +32,7 @@ Two keys per run, in the run id's hash slot so a Redis Cluster keeps them togeth
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Sequence
@@ -311,8 +312,10 @@ class RedisEventLog(EventLog):
 
     async def _call(self, command: Awaitable[Any]) -> Any:
         """Await a Redis reply (untyped: scripts and RESP2/3 answer differently)."""
+        task = asyncio.current_task()
+        cancels = task.cancelling() if task is not None else 0
         try:
-            return await command
+            reply = await command
         except redis_errors.ConnectionError as exc:
             if "No connection available" in str(exc):
                 raise UnavailableError(
@@ -324,6 +327,13 @@ class RedisEventLog(EventLog):
         except _UNAVAILABLE as exc:
             log.warning("event log unavailable: %s", exc)
             raise UnavailableError("the event log (Redis) is unavailable; retry") from exc
+        if task is not None and task.cancelling() > cancels:
+            # A cancel redis-py swallowed: on Python 3.11 it sends each command under
+            # asyncio.wait_for, which returns a send that finished as the cancel came
+            # instead of raising it. A cancelled reader would go on tailing for ever,
+            # holding a reader connection; a cancelled run would go on running.
+            raise asyncio.CancelledError
+        return reply
 
 
 def _lost(run_id: str) -> UnavailableError:

@@ -18,6 +18,7 @@ from agent_service.event_log_redis import RedisEventLog
 from agent_service.server import RunningAgent, serve_agent
 from glassbox.agent.v1 import events_pb2
 from glassbox.client import AgentClient
+from tests.waiting import wait_until
 
 RunEvent = events_pb2.RunEvent
 Mode = events_pb2.StreamMode
@@ -188,6 +189,20 @@ def ended(events: Sequence[RunEvent]) -> events_pb2.RunEnded:
     assert kinds(events).count("run_ended") == 1, kinds(events)
     assert events[-1].WhichOneof("payload") == "run_ended"
     return events[-1].run_ended
+
+
+async def wait_for_end(client: AgentClient, run_id: str, status: int) -> None:
+    """Wait for the run to end, then check it ended with `status`: a run that ends
+    otherwise fails at once, and one that is only slow is not taken for wrong."""
+    run = await client.get_run(run_id)
+
+    async def ended() -> bool:
+        nonlocal run
+        run = await client.get_run(run_id)
+        return run.status not in (events_pb2.RUN_STATUS_PENDING, events_pb2.RUN_STATUS_RUNNING)
+
+    await wait_until(ended, what=f"run {run_id} ending")
+    assert run.status == status, f"run {run_id} ended {run.status}, not {status}"
 
 
 def assert_contiguous(events: Sequence[RunEvent], first: int = 1) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import grpc
@@ -23,6 +22,7 @@ from tests.agent_harness import (
     ended,
     kinds,
     of_kind,
+    wait_for_end,
 )
 
 SUCCESS = events_pb2.RUN_STATUS_SUCCESS
@@ -46,15 +46,6 @@ def window_bound_channel(target: str) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(
         target, options=[*CHANNEL_OPTIONS, ("grpc.http2.bdp_probe", 0)]
     )
-
-
-async def wait_for_status(
-    client: AgentClient, run_id: str, status: int, within: float = 10
-) -> None:
-    deadline = time.monotonic() + within
-    while (run := await client.get_run(run_id)).status != status:
-        assert time.monotonic() < deadline, f"run stayed {run.status}"
-        await asyncio.sleep(0.05)
 
 
 async def test_second_run_on_a_busy_thread_is_rejected(client: AgentClient) -> None:
@@ -117,13 +108,13 @@ async def test_cancel_run_stops_the_graph_promptly(client: AgentClient) -> None:
 async def test_a_run_outlives_its_caller_by_default(client: AgentClient) -> None:
     _, run_id = await start_slow(client)
 
-    await wait_for_status(client, run_id, SUCCESS)
+    await wait_for_end(client, run_id, SUCCESS)
 
 
 async def test_cancel_on_disconnect_stops_the_run_with_its_caller(client: AgentClient) -> None:
     _, run_id = await start_slow(client, cancel_on_disconnect=True)
 
-    await wait_for_status(client, run_id, CANCELLED, within=3)
+    await wait_for_end(client, run_id, CANCELLED)
 
 
 async def test_run_records_and_pages(client: AgentClient) -> None:
@@ -200,7 +191,7 @@ async def test_join_after_the_log_trimmed_is_not_recovered(
         )
         first = await anext(stream)
         await stream.aclose()
-        await wait_for_status(client, first.run_id, SUCCESS)
+        await wait_for_end(client, first.run_id, SUCCESS)
 
         status, rest = await client.join_run(first.run_id, after_seq=1, epoch=first.epoch)
         assert not status.recovered
@@ -231,7 +222,7 @@ async def test_a_reader_the_log_outran_gets_slow_consumer_not_a_gap(
             async for event in stream:  # the burst may outrun even the first read
                 seen.append(event)
                 if len(seen) == 1:
-                    await wait_for_status(client, event.run_id, SUCCESS)
+                    await wait_for_end(client, event.run_id, SUCCESS)
 
         with pytest.raises(SlowConsumerError, match="dropped events"):
             await read_after_the_run_ends()
@@ -310,11 +301,15 @@ async def test_per_thread_start_locks_do_not_outlive_their_users() -> None:
     # so a replica that has seen a million threads does not keep a million locks.
     locks = KeyedLocks()
     order: list[str] = []
+    c_in = asyncio.Event()
 
     async def start(name: str, key: str) -> None:
         async with locks.hold(key):
             order.append(f"{name} in")
-            await asyncio.sleep(0.01)
+            if name == "c":
+                c_in.set()
+            if name == "a":  # holds t1 until c is in: c must not wait for it
+                await asyncio.wait_for(c_in.wait(), 10)
             order.append(f"{name} out")
 
     await asyncio.gather(start("a", "t1"), start("b", "t1"), start("c", "t2"))

@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import shutil
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -28,11 +27,12 @@ import pytest
 
 import agent_service.demo
 from agent_service.scripted_model import ScriptedChatModel
-from agent_service.server import serve_agent
+from agent_service.server import RunningAgent, serve_agent
 from edge.server import RunningEdge, serve_edge
 from tests.agent_harness import agent_config
 from tests.edge_harness import Stack, StackFactory, edge_config
 from tests.requirements import require
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "tests" / "browser"
@@ -271,29 +271,49 @@ async def test_approve_edit_and_reject_a_paused_run(
         assert '"SSO login fails with error 502", with low priority' in edited["answer"]["text"]
 
 
+async def runs_going(agent: RunningAgent) -> list[str]:
+    """The ids of the runs going on in `agent` now."""
+    store = agent.runs.store
+    return [
+        run.run_id
+        for thread in await store.list_threads(owner="", limit=100, offset=0)
+        for run in await store.list_runs(thread.thread_id, limit=100, offset=0)
+        if not run.status.ended
+    ]
+
+
 async def restart_mid_answer(
-    node: str, shots: Path, transport: str, *, down_s: float = 0.0, **agent: Any
+    node: str, shots: Path, transport: str, *, down_events: int = 0, **agent: Any
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Ask on the page; restart the edge on its port while the answer types, leaving the port
-    closed for `down_s`. The scenario's result, and the thread's state and run after."""
+    closed until the run has written `down_events` more events than it had when the edge
+    stopped (a drop that long, however slow the machine). The scenario's result, and the
+    thread's state and run after."""
     async with contextlib.AsyncExitStack() as stack:
         running = await stack.enter_async_context(serve_agent(agent_config("memory", **agent)))
         edge: RunningEdge = await stack.enter_async_context(
             serve_edge(edge_config(running.target, drain_s=1.0))
         )
-        restarted_at = 0.0
+        going_at_restart: list[str] = []
 
         async def restart(signal: dict[str, Any]) -> str:
             # The same address, a new process as far as the browser can tell.
-            nonlocal restarted_at
             assert signal["signal"] == "typing"
             await edge.stop()
-            await asyncio.sleep(down_s)
+            if down_events:
+                (run_id,) = await runs_going(running)
+                _, at_stop = await running.runs.log.last_seq(run_id)
+
+                async def written() -> bool:
+                    _, last = await running.runs.log.last_seq(run_id)
+                    return last >= at_stop + down_events
+
+                await wait_until(written, what=f"{down_events} events after the drop")
             listen = f"127.0.0.1:{edge.port}"
             await stack.enter_async_context(
                 serve_edge(edge_config(running.target, listen=listen, drain_s=1.0))
             )
-            restarted_at = time.time()
+            going_at_restart.extend(await runs_going(running))
             return "restarted"
 
         result = await run_scenario(
@@ -310,7 +330,7 @@ async def restart_mid_answer(
     assert result["indicator"] == "open"
     # The run was still going when the new edge came up: the page re-attached to a live
     # run, not a finished one, and the answer grew after the drop.
-    assert run["updated_at"] / 1000 > restarted_at
+    assert going_at_restart == [run["run_id"]]
     assert result["lengthWhenDropped"] < len(result["answer"]["text"])
     # What the page shows is, character for character, what the server saved.
     [saved] = [m for m in state["values"]["messages"] if m["id"] == result["answer"]["id"]]
@@ -340,13 +360,13 @@ async def test_an_answer_survives_an_edge_restart_with_every_token_once(
 async def test_a_gap_the_log_cannot_fill_reloads_the_state(
     node: str, shots: Path, demo_pace: Callable[[float], None]
 ) -> None:
-    """A log holding only a run's last 8 events cannot replay a drop of a second (10+ tokens):
-    the join says recovered: false, the page reloads the state over REST, says so, and
-    follows the rest of the run live (the client's backoff brings it back within 1.75 s of
-    the drop, and the answer has 5 s to go)."""
+    """A log holding only a run's last 8 events cannot replay a drop of 10 events: the join
+    says recovered: false, the page reloads the state over REST, says so, and follows the
+    rest of the run live (the client's backoff brings it back within 1.75 s of the port
+    opening again, and the answer has 5 s to go)."""
     demo_pace(0.08)
     result, _state, saved_run = await restart_mid_answer(
-        node, shots, "websocket", down_s=0.8, demo=True, log_max_events=8
+        node, shots, "websocket", down_events=10, demo=True, log_max_events=8
     )
 
     [run] = result["runs"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 from typing import Any
@@ -13,6 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from edge.chat_ws import MAX_WAITING, thread_of
 from tests.edge_harness import Stack, StackFactory, frames_until
+from tests.waiting import wait_until
 
 
 async def until(ws: ClientConnection, kind: str) -> list[dict[str, Any]]:
@@ -233,12 +233,10 @@ async def test_a_slow_chat_reader_is_closed_with_4408(start_stack: StackFactory)
             for n in range(1 + MAX_WAITING):
                 # The message id is echoed in every token frame: more bytes per token.
                 await ws.send(message(f"{n}-{'x' * 120}", words, "slow"))
-            for _ in range(600):
-                if registry.get_sample_value(name, {"transport": "chat"}):
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the edge never closed the slow reader")
+            await wait_until(
+                lambda: bool(registry.get_sample_value(name, {"transport": "chat"})),
+                what="the edge closing the slow reader",
+            )
             with pytest.raises(ConnectionClosed) as closed:
                 await frames_until(ws, lambda f: False)
     assert closed.value.rcvd is not None

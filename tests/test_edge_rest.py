@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 
 from tests.edge_harness import Stack
+from tests.waiting import wait_until
 
 
-async def wait_for_run(http: httpx.AsyncClient, location: str, *statuses: str) -> dict[str, Any]:
-    for _ in range(200):
-        run: dict[str, Any] = (await http.get(location)).json()
-        if run["status"] in statuses:
-            return run
-        await asyncio.sleep(0.025)
-    raise AssertionError(f"run stayed {run['status']}")
+async def wait_for_run(http: httpx.AsyncClient, location: str, status: str) -> dict[str, Any]:
+    """The run at `location` once it has ended, which it must have with `status`."""
+    run: dict[str, Any] = {}
+
+    async def ended() -> bool:
+        nonlocal run
+        run = (await http.get(location)).json()
+        return run["status"] not in ("pending", "running")
+
+    await wait_until(ended, what=f"the run at {location} ending")
+    assert run["status"] == status, run
+    return run
 
 
 async def test_threads_can_be_created_read_listed_and_deleted(stack: Stack) -> None:

@@ -5,7 +5,6 @@ Over 400 lines on purpose: the whole `/v1/ws` protocol, one op per section.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
@@ -108,11 +107,7 @@ async def test_a_socket_opens_its_upstream_session_with_its_first_run(stack: Sta
             )
             await frames_until(busy, run_ended)
         assert sessions() == 1  # one Session per socket, however many runs
-    for _ in range(100):  # closing the socket ends its Session
-        if sessions() == 0:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the socket's Session outlived it")
+    await wait_until(lambda: sessions() == 0, what="closing the socket ending its Session")
 
 
 async def test_an_interrupt_is_answered_on_the_same_socket(stack: Stack) -> None:
@@ -282,15 +277,17 @@ async def test_cancel_on_disconnect_stops_the_run(stack: Stack) -> None:
         )
         accepted = json.loads(await ws.recv())
         await ws.recv()
+    location = f"/v1/threads/{accepted['thread_id']}/runs/{accepted['run_id']}"
+    run: dict[str, Any] = {}
     async with stack.http() as http:
-        for _ in range(100):
-            run = (
-                await http.get(f"/v1/threads/{accepted['thread_id']}/runs/{accepted['run_id']}")
-            ).json()
-            if run["status"] == "cancelled":
-                break
-            await asyncio.sleep(0.05)
-    assert run["status"] == "cancelled"
+
+        async def ended() -> bool:
+            nonlocal run
+            run = (await http.get(location)).json()
+            return run["status"] not in ("pending", "running")
+
+        await wait_until(ended, what="the run ending with its socket")
+    assert run["status"] == "cancelled"  # not run on to its end
 
 
 async def test_cancel_op_stops_a_run(stack: Stack) -> None:

@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -34,16 +34,9 @@ from tests.edge_harness import edge_config, sse_events
 from tests.requirements import require
 from tests.test_nginx import NGINX, ROOT
 from tests.test_replicas import spawn_agent
+from tests.waiting import wait_until
 
 LONG = {"count": 800, "interval": 0.01}  # eight seconds or more: still going at the kill
-
-
-async def wait_until(predicate: Callable[[], Awaitable[bool]], within_s: float, what: str) -> None:
-    deadline = time.monotonic() + within_s
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {within_s} s: {what}")
-        await asyncio.sleep(0.05)
 
 
 def free_port() -> int:
@@ -160,16 +153,20 @@ async def test_a_killed_replicas_streams_end_retryably_and_the_edge_goes_on(
                 # through the edge's channel, so round robin alternates the replicas.
                 await wait_until(
                     lambda: _both_counted(http, scrape, survivor, len(runs)),
-                    10,
-                    "every run started is executing on one replica or the other",
+                    within=10,
+                    what="every run started is executing on one replica or the other",
                 )
             on_doomed = await scraped_active_runs(http, scrape)
-            await wait_until(lambda: _all_streaming(runs), 10, "every run is mid-stream")
+            await wait_until(
+                lambda: _all_streaming(runs), within=10, what="every run is mid-stream"
+            )
             doomed.send_signal(signal.SIGKILL)
             await doomed.wait()
 
             # New runs go to the replica left, within seconds, and keep doing so.
-            await wait_until(lambda: _succeeds(http), 10, "a new run through the edge succeeds")
+            await wait_until(
+                lambda: _succeeds(http), within=10, what="a new run through the edge succeeds"
+            )
             statuses = [await one_run(http, f"after-kill-{i}") for i in range(6)]
             assert statuses == ["success"] * 6
 
@@ -275,12 +272,16 @@ async def test_a_replica_that_stops_serving_leaves_the_rotation_and_comes_back(
             assert await one_run(http, f"rotation-{time.monotonic_ns()}") == "success"
             return started_runs(agent) > before
 
-        await wait_until(lambda: some_land_on(draining), 10, "both replicas get runs")
+        await wait_until(lambda: some_land_on(draining), within=10, what="both replicas get runs")
         await draining.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
-        await wait_until(lambda: runs_land_on(other), 10, "runs go to the serving replica")
+        await wait_until(
+            lambda: runs_land_on(other), within=10, what="runs go to the serving replica"
+        )
         assert await runs_land_on(other, 8)
         await draining.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-        await wait_until(lambda: some_land_on(draining), 10, "the replica is back in rotation")
+        await wait_until(
+            lambda: some_land_on(draining), within=10, what="the replica is back in rotation"
+        )
 
 
 def test_agent_lists_become_grpc_targets() -> None:
@@ -351,12 +352,16 @@ async def test_scripts_scale_serves_browsers_through_an_agent_killed_mid_stream(
                 # below take either outcome; the test above is the one that knows).
                 for _ in range(len(tasks) % 3):
                     await http.get("/v1/graphs")
-            await wait_until(lambda: _all_streaming(runs), 10, "every run is mid-stream")
+            await wait_until(
+                lambda: _all_streaming(runs), within=10, what="every run is mid-stream"
+            )
             os.kill(doomed_pid, signal.SIGKILL)
             said = await _line(scale.stdout, f"glassbox scale: {doomed} exited", 10)
             assert said.endswith("(signal SIGKILL); the rest go on")
 
-            await wait_until(lambda: _succeeds(http), 10, "a new run through nginx succeeds")
+            await wait_until(
+                lambda: _succeeds(http), within=10, what="a new run through nginx succeeds"
+            )
             assert [await one_run(http, f"scale-after-{i}") for i in range(6)] == ["success"] * 6
             _, pending = await asyncio.wait(tasks, timeout=60)
             assert not pending, [r.text[-200:] for r in runs]

@@ -20,6 +20,7 @@ from websockets.exceptions import InvalidStatus
 from edge.server import RunningEdge, serve_edge
 from tests.edge_harness import Stack, edge_config, events_of, frames_until, run_ended
 from tests.requirements import require
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -59,15 +60,18 @@ async def proxied(stack: Stack, tmp_path: Path) -> AsyncIterator[str]:
         nginx = await asyncio.create_subprocess_exec(
             NGINX, "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"
         )
+
+        async def listening() -> bool:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                assert nginx.returncode is None, (tmp_path / "error.log").read_text()
+                return False
+            writer.close()
+            return True
+
         try:
-            for _ in range(200):
-                try:
-                    _, writer = await asyncio.open_connection("127.0.0.1", port)
-                    writer.close()
-                    break
-                except OSError:
-                    assert nginx.returncode is None, (tmp_path / "error.log").read_text()
-                    await asyncio.sleep(0.025)
+            await wait_until(listening, what=f"nginx listening on {port}")
             yield f"127.0.0.1:{port}"
         finally:
             nginx.terminate()
