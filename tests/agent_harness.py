@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 from redis.asyncio import Redis
 
@@ -56,6 +59,20 @@ def agent_config(database: str, **overrides: Any) -> AgentConfig:
     settings.update(overrides)
     return AgentConfig(**settings)
 
+
+
+@contextlib.asynccontextmanager
+async def own_database(postgres_url: str, prefix: str) -> AsyncIterator[str]:
+    """A database of the caller's own, dropped after. Every replica on a database ends the
+    runs whose lease expired, in its own event log: replicas of other test sessions on the
+    shared one would end a killed replica's run in theirs, and ours would wait forever."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
+        finally:
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 @pytest.fixture(params=BACKENDS)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:

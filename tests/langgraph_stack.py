@@ -13,19 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 import pytest_asyncio
 
 from agent_service.server import serve_agent
 from edge.server import serve_edge
-from tests.agent_harness import agent_config
+from tests.agent_harness import agent_config, own_database
 from tests.edge_harness import edge_config
 
 API_KEY = "lg-test-key"
@@ -46,19 +43,6 @@ class LgStack:
 
 
 @contextlib.asynccontextmanager
-async def own_database(postgres_url: str) -> AsyncIterator[str]:
-    """A database of the stack's own: replicas end runs whose lease expired, so replicas of
-    another session on a shared database must not see ours."""
-    name = f"glassbox_lg_{uuid.uuid4().hex[:12]}"
-    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
-        finally:
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
-@contextlib.asynccontextmanager
 async def lg_stack_of(variant: str, request: pytest.FixtureRequest) -> AsyncIterator[LgStack]:
     edge = {"api_keys": PRINCIPALS, "no_auth": False, "allowed_origins": (PAGE_ORIGIN,)}
     if variant == "embedded":
@@ -71,7 +55,7 @@ async def lg_stack_of(variant: str, request: pytest.FixtureRequest) -> AsyncIter
     postgres_url = str(request.getfixturevalue("postgres_url"))
     redis_url = str(request.getfixturevalue("redis_url"))
     async with (
-        own_database(postgres_url) as database,
+        own_database(postgres_url, "glassbox_lg") as database,
         serve_agent(agent_config(database, redis_url=redis_url)) as one,
         serve_agent(agent_config(database, redis_url=redis_url)) as two,
         serve_edge(edge_config(f"{one.target},{two.target}", **edge)) as running,

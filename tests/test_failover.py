@@ -15,21 +15,18 @@ import signal
 import socket
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import psycopg
 import pytest
 from grpc_health.v1 import health_pb2
 
 from agent_service.server import RunningAgent
 from edge.gateway import SERVICE_NAME
 from edge.server import RunningEdge, serve_edge
-from tests.agent_harness import TEST_GRAPHS, AgentFactory
+from tests.agent_harness import TEST_GRAPHS, AgentFactory, own_database
 from tests.edge_harness import edge_config, sse_events
 from tests.requirements import require
 from tests.test_nginx import NGINX, ROOT
@@ -103,17 +100,8 @@ async def one_run(http: httpx.AsyncClient, thread_id: str) -> str:
 
 @pytest.fixture
 async def own_postgres(postgres_url: str) -> AsyncIterator[str]:
-    """A database of this test's own. Every replica on a database ends the runs whose
-    lease expired, in its own event log: replicas of other test sessions on the shared
-    one would end our killed replica's run in theirs, and ours would wait forever."""
-    name = f"glassbox_failover_{uuid.uuid4().hex[:12]}"
-    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
-        finally:
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
+    async with own_database(postgres_url, "glassbox_failover") as url:
+        yield url
 
 @pytest.fixture
 async def survivor(
