@@ -328,6 +328,7 @@ class RunManager:
                         graph=spec.graph,
                         stream_modes=cast(Any, spec.modes),
                         resumed=spec.resumes,
+                        answered_interrupt_ids=_answered(active),
                     )
                 ),
             )
@@ -398,3 +399,11 @@ class RunManager:
         finally:
             active.ticket.release()
             active.done.set()  # whatever happened, cancels and queued runs must not hang
+
+
+def _answered(active: _ActiveRun) -> tuple[str, ...]:
+    """The interrupt ids a resume run answers, as far as is known before it plans (a queued
+    resume plans when its turn comes; its answers by id are known already)."""
+    if active.resume_plan is not None:
+        return active.resume_plan.answered
+    return tuple(active.spec.resume.answers) if active.spec.resume is not None else ()
