@@ -141,10 +141,13 @@ async def js(lg_stack: LgStack) -> Run:
     print(f"cut seed {seed} (set {SEED_ENV} to repeat it)")
     rng = random.Random(seed)
     # A WebSocket cut inside its handshake fails the first command, before any reconnect
-    # (the client reconnects only a socket that was open): cut WebSockets past it.
+    # (the client reconnects only a socket that was open): cut WebSockets past it. And
+    # only once: @langchain/langgraph-sdk 1.15.0 drops a socket that is cut while it
+    # subscribes again after a reconnect for good (websocket.js #scheduleReconnect returns
+    # while the reconnect in flight awaits onReconnected, so nothing reconnects it).
     cutters = {
         "sse": StreamCutter(lg_stack.url, [rng.randrange(100, 3000) for _ in range(2)]),
-        "websocket": StreamCutter(lg_stack.url, [rng.randrange(1000, 5000) for _ in range(2)]),
+        "websocket": StreamCutter(lg_stack.url, [rng.randrange(1000, 5000)]),
     }
     async with cutters["sse"] as sse_url, cutters["websocket"] as ws_url:
         process = await asyncio.create_subprocess_exec(
@@ -271,10 +274,17 @@ async def test_the_approval_answered_resumes_on_the_same_stream(js: Run, transpo
     assert root_lifecycle(second)[0] == "running", methods(second)
     assert root_lifecycle(second)[-1] == "completed", methods(second)
     texts = streamed_texts(second)
+    assert texts, methods(second)
     assert len([t for t in texts.values() if t.startswith("Done: I filed ticket GB-")]) == 1, texts
-    tools = [e["data"] for e in second if e["method"] == "tools"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_the_approved_tool_call_streams_on_the_tools_channel(js: Run, transport: str) -> None:
+    got = scenario(js, f"turn{TRANSPORTS[transport]}")
+    tools = [e["data"] for e in got["second"]["events"] if e["method"] == "tools"]
     assert [t["event"] for t in tools] == ["tool-started", "tool-finished"], tools
     assert tools[0]["tool_name"] == "file_ticket"
+    assert tools[0]["tool_call_id"] == tools[1]["tool_call_id"]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -286,9 +296,15 @@ async def test_a_resume_is_acknowledged_with_input_answered(js: Run, transport: 
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_an_interrupt_answered_twice_is_refused(js: Run, transport: str) -> None:
+async def test_an_interrupt_answered_twice_resumes_once(js: Run, transport: str, lg: Any) -> None:
     got = scenario(js, f"turn{TRANSPORTS[transport]}")
-    assert got["answeredAgain"]["failed"]["code"] == "no_such_interrupt", got["answeredAgain"]
+    again = got["answeredAgain"]
+    # The reference servers refuse it (no_such_interrupt); Glassbox takes a resend as the
+    # same answer. Either way it starts nothing: the thread ran the first run and one resume.
+    if isinstance(again, dict) and "failed" in again:
+        assert again["failed"]["code"] == "no_such_interrupt", again
+    runs = await lg.runs.list(got["threadId"])
+    assert [r["status"] for r in runs] == ["success", "success"], runs
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -312,9 +328,7 @@ async def test_every_event_is_a_v2_envelope_once(js: Run, transport: str) -> Non
     events = got["first"]["events"] + got["second"]["events"]
     assert len(set(ids(events))) == len(events)
     assert all(isinstance(i, str) and i for i in ids(events))
-    seqs = [e["seq"] for e in events]
-    assert all(isinstance(n, int) for n in seqs), seqs
-    assert len(set(seqs)) == len(seqs), seqs
+    assert all(isinstance(e["seq"], int) for e in events)
     assert all(isinstance(e["namespace"], list) for e in events)
     assert all(isinstance(e["timestamp"], int) and e["timestamp"] > 10**12 for e in events)
     # The client's thread-wide view (its lifecycle watcher and content pump together)
@@ -338,9 +352,9 @@ async def test_a_subscription_to_one_channel_under_one_namespace(js: Run) -> Non
 async def test_a_subscription_at_the_root_only(js: Run) -> None:
     got = scenario(js, "filtered")
     full = drained(got["full"], "the subgraph run")
-    root = [e for e in full if e["method"] == "updates" and e["namespace"] == []]
+    root = [e for e in full if e["method"] == "values" and e["namespace"] == []]
     assert got["expected"]["root"] == len(root) >= 1, methods(full)
-    assert any(e["method"] == "updates" and e["namespace"] for e in full)  # depth 0 drops them
+    assert any(e["method"] == "values" and e["namespace"] for e in full)  # depth 0 drops them
     assert got["rootComplete"], got["root"]
     assert ids(got["root"]) == ids(root), methods(got["root"])
 
@@ -352,12 +366,16 @@ async def test_a_cut_stream_comes_back_with_every_event_once(js: Run, transport:
     seed = f"seed {js.seed}, cuts planned {cutter.cuts}, made {cutter.made}"
     ok(got["started"])
     assert cutter.made, f"{seed}: no stream connection was cut"
-    assert cutter.streams > len(cutter.made), f"{seed}: the client never came back"
+    assert cutter.streams > len(cutter.made), (
+        f"{seed}: the client never came back: {methods(got['cut']['events'])}"
+    )
     cut = drained(got["cut"], f"the cut reading ({seed})")
     uncut = drained(got["uncut"], f"the uncut reading ({seed})")
     assert [e["data"]["payload"]["i"] for e in cut if e["method"] == "custom"] == list(range(PACED))
     assert ids(cut) == ids(uncut), seed
-    # One subscription on a fresh client, one stream: in the thread's order.
+    # One subscription on a fresh client, one stream: in the thread's order. (Not one seq
+    # per event: the events made of one log event share its position, but for the last
+    # the one before, so `since` = any seq held misses nothing.)
     seqs = [e["seq"] for e in uncut]
-    assert seqs == sorted(set(seqs)), seqs
+    assert seqs == sorted(seqs), seqs
     assert root_lifecycle(cut) == ["running", "completed"], seed

@@ -154,7 +154,7 @@ async function filtered() {
     // Not awaited before the run: a server may hold the headers until a first event.
     const opened = Promise.all([
       inner.thread.subscribe({ channels: ['custom'], namespaces: [['inner']] }),
-      root.thread.subscribe({ channels: ['updates'], namespaces: [[]], depth: 0 }),
+      root.thread.subscribe({ channels: ['values'], namespaces: [[]], depth: 0 }),
     ]);
     const everything = await subscribedAround(full.thread, { channels: ALL_CHANNELS }, async () => {
       out.started = await step(() => full.thread.run.start({ input: { topic: 't' } }));
@@ -162,7 +162,7 @@ async function filtered() {
     out.full = await drain(everything);
     const count = (method, namespaced) =>
       out.full.events.filter((e) => e.method === method && (e.namespace?.length > 0) === namespaced).length;
-    out.expected = { inner: count('custom', true), root: count('updates', false) };
+    out.expected = { inner: count('custom', true), root: count('values', false) };
     out.opened = await step(() => opened.then(() => true));
     out.innerComplete = out.expected.inner > 0 && (await until(() => inner.seen.length >= out.expected.inner));
     out.rootComplete = out.expected.root > 0 && (await until(() => root.seen.length >= out.expected.root));
