@@ -258,3 +258,37 @@ async def test_the_page_shows_the_saved_conversation(page_run: dict[str, Any], l
         if m["type"] in ("human", "ai") and m["content"]
     ]
     assert [s for s in shown if s[1] in ("human", "ai")] == saved
+
+
+async def test_over_a_websocket_the_hook_streams_and_answers_in_band(
+    page_run: dict[str, Any], lg: Any
+) -> None:
+    ws = scenario(page_run, "webSocket")
+    thread_id = ws["threadId"]
+    assert thread_id != page_run["threadId"]
+    paths = {f["path"] for f in ws["frames"]}
+    assert paths == {f"/threads/{thread_id}/stream/events"}
+    sent = [f["sent"] for f in ws["frames"]]
+    methods = [c["method"] for c in sent]
+    assert "subscription.subscribe" in methods
+    [start] = [c for c in sent if c["method"] == "run.start"]
+    assert start["params"]["assistant_id"] == "demo"
+    [respond] = [c for c in sent if c["method"] == "input.respond"]
+    assert respond["params"]["interrupt_id"] == ws["asked"]["id"]
+    assert respond["params"]["response"] == {"decision": "approve"}
+    # Commands and events went over the socket; over HTTP only the thread's state.
+    http = {urlsplit(r["path"]).path for r in ws["requests"]}
+    assert f"/threads/{thread_id}/commands" not in http
+    assert f"/threads/{thread_id}/stream/events" not in http
+    done = [m for m in this_turn(ws["final"]) if m["text"].startswith("Done: I filed")]
+    state = await lg.threads.get_state(thread_id)
+    assert [(m["id"], m["text"]) for m in done] == [
+        (m["id"], m["content"]) for m in saved_answers(state)[-1:]
+    ]
+    growing = {
+        m["text"]
+        for render in ws["renders"]
+        for m in this_turn([{"type": kind, "text": text} for kind, text in render])
+        if m["type"] == "ai" and m["text"] and done[0]["text"].startswith(m["text"])
+    }
+    assert len(growing) > 2, growing  # it streamed in

@@ -8,7 +8,7 @@
 // Scenarios, in one tab and one thread: an answer reloaded mid-stream (the hook hydrates
 // and replays the run in flight from the thread stream), an answer stopped, a ticket
 // request answered at its approval interrupt, and another answered after a reload while
-// it waited.
+// it waited; then, in another tab, a ticket over the hook's WebSocket transport.
 
 import { readFileSync } from 'node:fs';
 import { extname, join, normalize } from 'node:path';
@@ -139,23 +139,28 @@ try {
       body: readFileSync(file),
     });
   });
-  const page = await context.newPage();
-  await page.addInitScript(watchMessages);
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(msg.text());
-  });
-  page.on('pageerror', (error) => problems.push(String(error)));
-  page.on('request', (request) => {
-    const url = request.url();
-    if (url.startsWith(edgeUrl) && request.method() !== 'OPTIONS') {
-      requests.push({
-        method: request.method(),
-        path: url.slice(edgeUrl.length),
-        apiKey: request.headers()['x-api-key'] === apiKey,
-        body: request.method() === 'POST' ? request.postDataJSON() : null,
-      });
-    }
-  });
+  // A tab whose renders, console errors and requests to the edge are recorded.
+  const tab = async () => {
+    const opened = await context.newPage();
+    await opened.addInitScript(watchMessages);
+    opened.on('console', (msg) => {
+      if (msg.type() === 'error') problems.push(msg.text());
+    });
+    opened.on('pageerror', (error) => problems.push(String(error)));
+    opened.on('request', (request) => {
+      const url = request.url();
+      if (url.startsWith(edgeUrl) && request.method() !== 'OPTIONS') {
+        requests.push({
+          method: request.method(),
+          path: url.slice(edgeUrl.length),
+          apiKey: request.headers()['x-api-key'] === apiKey,
+          body: request.method() === 'POST' ? request.postDataJSON() : null,
+        });
+      }
+    });
+    return opened;
+  };
+  const page = await tab();
   const query = new URLSearchParams({ api: edgeUrl, key: apiKey });
   await page.goto(`${origin}/index.html?${query}`);
   await page.locator('#status').waitFor({ state: 'attached', timeout: WAIT });
@@ -211,6 +216,20 @@ try {
 
   // 4. Another, with the page reloaded while it waits for the approval.
   await scenario('approvedAfterReload', async () => ticket(page, 'Please file a ticket: the login page is down', true));
+
+  // 5. A ticket on a page of its own whose hook streams over a WebSocket, on a new thread.
+  const wsPage = await tab();
+  const frames = [];
+  wsPage.on('websocket', (socket) => {
+    if (!socket.url().startsWith(edgeUrl.replace(/^http/, 'ws'))) return;
+    socket.on('framesent', ({ payload }) => frames.push({ path: new URL(socket.url()).pathname, sent: JSON.parse(payload) }));
+  });
+  await scenario('webSocket', async () => {
+    await wsPage.goto(`${origin}/index.html?${query}&transport=websocket`);
+    await wsPage.locator('#status').waitFor({ state: 'attached', timeout: WAIT });
+    const got = await ticket(wsPage, 'Please file a ticket: the search page is broken', false);
+    return { ...got, threadId: (await status(wsPage)).thread, frames };
+  });
 
   process.stdout.write(JSON.stringify({ result: { threadId, ...results, pageErrors: errors } }) + '\n');
 } catch (error) {

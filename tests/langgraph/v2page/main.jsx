@@ -1,12 +1,26 @@
 // A chat page as an app built on the new useStream hook would be (@langchain/react: the v2
-// Agent Streaming Protocol, over its default SSE transport), talking to the Glassbox edge
-// as its LangGraph server. Query: ?api=<edge URL>&key=<API key>[&thread=<id>]. The driver
+// Agent Streaming Protocol), talking to the Glassbox edge as its LangGraph server. Query:
+// ?api=<edge URL>&key=<API key>[&thread=<id>][&transport=websocket]. The driver
 // (tests/langgraph/v2_react.mjs) reads the DOM only.
+//
+// Over SSE (the default) the hook sends the key as x-api-key. Its WebSocket transport
+// refuses any header (a browser cannot set one on a socket), so `transport: "websocket"`
+// with an apiKey fails; the page gives the hook a WebSocket transport of its own that
+// carries the key as the edge takes it from a browser, in Sec-WebSocket-Protocol. The
+// REST calls (the thread's state on load) still send x-api-key.
 import { useState } from 'react';
 import { createRoot } from 'react-dom/client';
+import { ProtocolWebSocketTransportAdapter } from '@langchain/langgraph-sdk';
 import { useStream } from '@langchain/react';
 
 const query = new URLSearchParams(window.location.search);
+const transport =
+  query.get('transport') === 'websocket'
+    ? new ProtocolWebSocketTransportAdapter({
+        apiUrl: query.get('api'),
+        webSocketFactory: (url) => new WebSocket(url, ['glassbox.v1', `bearer.${query.get('key')}`]),
+      })
+    : undefined;
 
 function text(message) {
   if (typeof message.content === 'string') return message.content;
@@ -27,6 +41,7 @@ function App() {
     assistantId: 'demo',
     messagesKey: 'messages',
     threadId,
+    transport,
     onThreadId: (id) => {
       setThreadId(id);
       const url = new URL(window.location.href);
