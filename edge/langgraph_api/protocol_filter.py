@@ -19,21 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from edge.langgraph_api import stream
 from edge.langgraph_api.errors import BadRequestError
 
-CHANNELS = frozenset(
-    {
-        "values",
-        "updates",
-        "messages",
-        "tools",
-        "lifecycle",
-        "input",
-        "checkpoints",
-        "tasks",
-        "custom",
-    }
-)
+# LangGraph's stream modes less the three only v1 has, plus `input` (lifecycle is a mode
+# v1 clients may name too: edge.langgraph_api.stream).
+CHANNELS = (frozenset(stream.STREAM_MODES) - {"messages-tuple", "debug", "events"}) | {"input"}
 MAX_NAMESPACES = 64
 MAX_SEGMENTS = 32
 
