@@ -112,13 +112,16 @@ async def follow_thread(
         while True:
             while not pending:
                 wake.clear()
-                runs = await _oldest_first(store, key)
-                pending = [r for r in runs if last is None or _order(r) > _order(last)]
-                if pending:
+                # The newest run alone says whether there is a new one: an idle reader
+                # costs one small query a poll, whatever the length of the thread.
+                newest = await store.list_runs(key, limit=1, offset=0)
+                if newest and (last is None or _order(newest[0]) > _order(last)):
+                    runs = await _oldest_first(store, key)
+                    pending = [r for r in runs if last is None or _order(r) > _order(last)]
                     break
+                await threads.get(thread_id, owner)  # gone: the stream ends, NOT_FOUND
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), POLL_S)
-                await threads.get(thread_id, owner)  # gone: the stream ends, NOT_FOUND
             run = pending.pop(0)
             attachment = await log.attach(run.run_id, Cursor("", 0))
             if not attachment.recovered:
