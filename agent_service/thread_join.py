@@ -101,12 +101,14 @@ async def follow_thread(
     latest_run: bool = False,
 ) -> AsyncIterator[ThreadBatch]:
     """The thread's runs from the starting point, then each new one; raises
-    ThreadNotFoundError when the thread is (or becomes) not the owner's."""
+    ThreadNotFoundError when the thread is (or becomes) not the owner's. The first batch
+    has no events: its offset is the position the stream starts after."""
     thread = await threads.get(thread_id, owner)
     key = thread.thread_id
     with signals.watch(key) as wake:
         runs = await _oldest_first(store, key)
         index, offset = starting_point(runs, after_thread_seq, latest_run)
+        yield ThreadBatch("", offset, [])  # where the stream starts, before any event
         last: RunRecord | None = runs[index - 1] if index > 0 else None
         pending = runs[index:]
         while True:

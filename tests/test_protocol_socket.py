@@ -158,3 +158,39 @@ async def test_a_slow_subscriber_is_closed_and_subscribes_again_losing_nothing(
     first_seen = {e["event_id"] for e in have}
     again = [e for e in rest if e["event_id"] in first_seen]
     assert all(e["seq"] == since for e in again)
+
+
+async def test_subscribers_of_a_thread_share_one_agent_stream(start_stack: StackFactory) -> None:
+    async with start_stack() as stack:
+        registry = stack.agent.runs.metrics.registry
+
+        def joins() -> float:
+            name = "glassbox_agent_streams_open"
+            return registry.get_sample_value(name, {"method": "JoinThread"}) or 0.0
+
+        async with socket_of(stack, "t-share") as one, socket_of(stack, "t-share") as two:
+            for ws in (one, two):
+                for i, channels in enumerate((["lifecycle"], ["custom", "lifecycle"])):
+                    answer = await command(ws, i, "subscription.subscribe", channels=channels)
+                    assert answer["type"] == "success"
+            await wait_until(lambda: joins() > 0, what="the thread's reader")
+            assert joins() == 1, "one JoinThread for four subscribers"
+            await command(one, 9, "run.start", assistant_id="many_events", input={"count": 20})
+            seen = [events(await frames_until(ws, root_end)) for ws in (one, two)]
+            # A late subscriber with a cursor gets the rest from the same reader.
+            late = await command(two, 10, "subscription.subscribe", channels=["custom"], since=5)
+            assert late["type"] == "success"
+            rest = events(
+                await frames_until(
+                    two,
+                    lambda f: (
+                        f.get("method") == "custom" and f["params"]["data"]["payload"]["i"] == 19
+                    ),
+                )
+            )
+            assert joins() == 1
+        for got in seen:
+            payloads = [e["params"]["data"]["payload"]["i"] for e in got if e["method"] == "custom"]
+            assert sorted(set(payloads)) == list(range(20))
+        assert min(e["seq"] for e in rest) > 5
+        await wait_until(lambda: joins() == 0, what="the reader stopping with its last subscriber")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -33,7 +34,8 @@ from edge.langgraph_api.protocol_commands import (
     error_response,
 )
 from edge.langgraph_api.protocol_filter import Subscription
-from edge.langgraph_api.protocol_stream import Lost, ThreadEvents, lost_error
+from edge.langgraph_api.protocol_hub import Item, hubs_of
+from edge.langgraph_api.protocol_stream import Lost, lost_error
 from edge.langgraph_api.route import TRANSPORT
 from glassbox.errors import GlassboxError, InvalidJsonError, InvalidRequestError
 
@@ -105,7 +107,9 @@ class ProtocolSocket(websocket.Protocol):
         self.socket.send(
             {"type": "success", "id": command_id, "result": {"subscription_id": subscription_id}}
         )
-        events = ThreadEvents(self.client.with_public_json(), self.thread_id, since)
+        events = hubs_of(self.socket.ws.app.state).follow(
+            self.client.with_public_json(), self.socket.caller.principal, self.thread_id, since
+        )
         self.subscriptions[subscription_id] = asyncio.create_task(self._pump(events, wanted))
 
     def _unsubscribe(self, command_id: int, params: dict[str, Any]) -> None:
@@ -115,13 +119,14 @@ class ProtocolSocket(websocket.Protocol):
         task.cancel()
         self.socket.send({"type": "success", "id": command_id, "result": {}})
 
-    async def _pump(self, events: ThreadEvents, wanted: Subscription) -> None:
+    async def _pump(self, events: AsyncIterator[list[Item]], wanted: Subscription) -> None:
         try:
-            async for batch in events.batches():
-                if isinstance(batch, Lost):
-                    self.socket.send_text(lost_error(batch).decode())
-                    continue
-                texts = [e.json.decode() for e in batch if wanted.matches(e.channel, e.namespace)]
+            async for batch in events:
+                texts = [
+                    lost_error(e).decode() if isinstance(e, Lost) else e.json.decode()
+                    for e in batch
+                    if isinstance(e, Lost) or wanted.matches(e.channel, e.namespace)
+                ]
                 if texts:
                     self.socket.send_texts(texts)
         except asyncio.CancelledError:
