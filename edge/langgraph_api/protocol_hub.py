@@ -22,7 +22,7 @@ from typing import Any, cast
 from edge.langgraph_api.protocol_stream import Lost, Outgoing, ThreadEvents
 from glassbox.client import AgentClient
 
-HELD = 20_000
+HELD = 4096  # per thread with subscribers: about a megabyte of enveloped events at most
 
 Item = Outgoing | Lost
 
