@@ -52,7 +52,7 @@ COMMAND_BODY = {
 LAST_EVENT_ID = Param(
     "Last-Event-ID",
     "header",
-    {"type": "string", "maxLength": 20, "pattern": "^[0-9]*$"},
+    {"type": "string", "maxLength": 18, "pattern": "^[0-9]*$"},
     "without `since` in the body: the seq of the last event you have",
 )
 
