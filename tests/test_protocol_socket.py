@@ -194,3 +194,13 @@ async def test_subscribers_of_a_thread_share_one_agent_stream(start_stack: Stack
             assert sorted(set(payloads)) == list(range(20))
         assert min(e["seq"] for e in rest) > 5
         await wait_until(lambda: joins() == 0, what="the reader stopping with its last subscriber")
+
+
+async def test_a_thread_id_the_http_routes_would_refuse_closes_the_socket(
+    start_stack: StackFactory,
+) -> None:
+    async with start_stack() as stack, socket_of(stack, "x" * 129) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1008  # the catalogue's close for INVALID_REQUEST

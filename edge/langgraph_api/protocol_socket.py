@@ -40,6 +40,7 @@ from edge.langgraph_api.route import TRANSPORT
 from glassbox.errors import GlassboxError, InvalidJsonError, InvalidRequestError
 
 MAX_SUBSCRIPTIONS = 32
+MAX_THREAD_ID = 128  # as the HTTP routes' thread_id
 
 
 async def stream_events_socket(ws: WebSocket) -> None:
@@ -55,6 +56,12 @@ class ProtocolSocket(websocket.Protocol):
         self.client = socket.state.gateway.client(socket.caller)
         self.subscriptions: dict[str, asyncio.Task[None]] = {}
         self.commands: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def check_handshake(cls, ws: WebSocket) -> None:
+        thread_id = ws.path_params.get("thread_id", "")
+        if not 1 <= len(thread_id) <= MAX_THREAD_ID or "\x00" in thread_id:
+            raise InvalidRequestError(f"a thread id is 1 to {MAX_THREAD_ID} characters, no NUL")
 
     def error_frame(self, error: GlassboxError, ref: str | None) -> dict[str, Any]:
         return error_response(None, error)
