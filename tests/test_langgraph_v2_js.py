@@ -29,6 +29,7 @@ import pytest
 import pytest_asyncio
 from langgraph_sdk import get_client
 
+from tests.graphs import FAILURE_MESSAGE
 from tests.langgraph_stack import API_KEY, LgStack, lg_stack
 from tests.requirements import require
 
@@ -359,6 +360,15 @@ async def test_a_subscription_at_the_root_only(js: Run) -> None:
     assert ids(got["root"]) == ids(root), methods(got["root"])
 
 
+async def test_a_failed_run_ends_failed_with_its_error(js: Run) -> None:
+    got = scenario(js, "failing")
+    ok(got["started"])
+    events = drained(got["events"], "the failing run")
+    assert root_lifecycle(events) == ["running", "failed"], methods(events)
+    # The hook shows `error` (else "Run failed with no error message").
+    assert FAILURE_MESSAGE in events[-1]["data"].get("error", ""), events[-1]
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_a_cut_stream_comes_back_with_every_event_once(js: Run, transport: str) -> None:
     got = scenario(js, f"cut{TRANSPORTS[transport]}")
@@ -366,6 +376,8 @@ async def test_a_cut_stream_comes_back_with_every_event_once(js: Run, transport:
     seed = f"seed {js.seed}, cuts planned {cutter.cuts}, made {cutter.made}"
     ok(got["started"])
     assert cutter.made, f"{seed}: no stream connection was cut"
+    # The client saw the cut while it read (it reconnects only a stream it was reading).
+    assert got["reconnects"], f"{seed}: the client never reconnected"
     assert cutter.streams > len(cutter.made), (
         f"{seed}: the client never came back: {methods(got['cut']['events'])}"
     )

@@ -26,7 +26,13 @@ function clientFor(url, transport) {
 }
 
 function threadOn(url, transport, threadId, assistantId) {
-  const options = { assistantId, transport, reconnectDelayMs: () => 50 };
+  const reconnects = [];
+  const options = {
+    assistantId,
+    transport,
+    reconnectDelayMs: () => 50,
+    onReconnect: ({ attempt, cause }) => reconnects.push({ attempt, cause: String(cause?.message ?? cause) }),
+  };
   if (transport === 'websocket') {
     options.webSocketFactory = (socketUrl) => new WebSocket(socketUrl, { headers: { 'x-api-key': apiKey } });
   }
@@ -35,7 +41,7 @@ function threadOn(url, transport, threadId, assistantId) {
   const errors = [];
   thread.onEvent((event) => seen.push(slim(event)));
   thread.onError((error) => errors.push(String(error?.message ?? error)));
-  return { thread, seen, errors };
+  return { thread, seen, errors, reconnects };
 }
 
 function slim(event) {
@@ -190,6 +196,7 @@ async function cut(transport) {
     out.cut = await drain(subscription);
   } finally {
     out.cutErrors = cutRead.errors;
+    out.reconnects = cutRead.reconnects;
     await cutRead.thread.close();
   }
   const uncutRead = threadOn(apiUrl, transport, threadId, 'paced_events');
@@ -202,10 +209,28 @@ async function cut(transport) {
   return out;
 }
 
+// A run that raises: its end, as the client hands it over.
+async function failing() {
+  const threadId = crypto.randomUUID();
+  const { thread, errors } = threadOn(apiUrl, 'sse', threadId, 'failing');
+  const out = { threadId };
+  try {
+    const subscription = await subscribedAround(thread, { channels: ['lifecycle'] }, async () => {
+      out.started = await step(() => thread.run.start({ input: {} }));
+    });
+    out.events = await drain(subscription);
+  } finally {
+    out.errors = errors;
+    await thread.close();
+  }
+  return out;
+}
+
 const scenarios = {
   turnSse: () => turn('sse'),
   turnWs: () => turn('websocket'),
   filtered,
+  failing,
   cutSse: () => cut('sse'),
   cutWs: () => cut('websocket'),
 };
