@@ -2,8 +2,8 @@
 // client, @langchain/langgraph-sdk's `client.threads.stream(...)`, under Node, over SSE and
 // over WebSocket. `node [--experimental-websocket] tests/langgraph/v2_sdk.mjs <edge URL>
 // <API key> <cutting proxy URL for SSE> <… for WebSocket> [scenario …]` prints one JSON
-// line {"scenario": {...}};
-// tests/test_langgraph_v2_js.py holds each record against what the client must see.
+// line {"scenario": {...}}; tests/test_langgraph_v2_js.py holds each record against what
+// the client must see.
 //
 // Every event is recorded as the client handed it over (`thread.onEvent`: once per event_id,
 // after the client's own dedup), so the test sees what an app would.
@@ -22,7 +22,9 @@ const ALL_CHANNELS = ['lifecycle', 'input', 'messages', 'values', 'tools', 'upda
 // WebSocket (undici) may: a browser could not.
 function clientFor(url, transport) {
   const callerOptions = { maxRetries: 0 };
-  return transport === 'websocket' ? new Client({ apiUrl: url, callerOptions }) : new Client({ apiUrl: url, apiKey, callerOptions });
+  return transport === 'websocket'
+    ? new Client({ apiUrl: url, callerOptions })
+    : new Client({ apiUrl: url, apiKey, callerOptions });
 }
 
 function threadOn(url, transport, threadId, assistantId) {
