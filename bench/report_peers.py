@@ -121,7 +121,7 @@ def _versus(r: dict[str, Any], cpu: Cpu) -> tuple[list[str], list[list[str]]]:
     head += [f"Glassbox ÷ {PEER_NAMES[p].split(' (')[0]}" for p in others]
 
     def row(label: str, what: str, get: Callable[[str], Sequence[float] | None], fmt: Any) -> None:
-        values = {p: get(p) for p in PEERS}
+        values = {p: None if _failed(r, p, what) else get(p) for p in PEERS}
         cells = [_failed(r, p, what) or (fmt(med(v)) if v else "—") for p, v in values.items()]
         cells += [ratio(values["glassbox"], values[p]) for p in others]
         rows.append([label, *cells])
@@ -178,8 +178,9 @@ def render_peers(r: dict[str, Any], cpu: Cpu) -> list[str]:
         '`runs.stream(stream_mode="custom", stream_resumable=True)` on a thread made '
         "beforehand, against Glassbox's edge (its LangGraph API, the agent behind it), "
         "`langgraph dev` and Aegra, each hosting the same graphs. Events/s: median "
-        f"(min–max) of {plan.get('peer_repeats')} runs, {plan.get('one_stream_events'):,} "
-        f"events on one stream, {plan.get('concurrent_events'):,} shared by 20 or 200; first "
+        f"(min–max) of {plan.get('peer_repeats')} runs, "
+        f"{plan.get('peer_one_stream_events', 0):,} events on one stream, "
+        f"{plan.get('peer_concurrent_events', 0):,} shared by 20 or 200; first "
         f"event: `echo`, {plan.get('lg_ttfe_repeats')} runs; lag: "
         f"{plan.get('paced_streams')} streams × {plan.get('paced_rate'):g}/s for "
         f"{plan.get('paced_seconds'):g} s. Each process's CPU per event is in the CPU table "
@@ -269,8 +270,10 @@ def render_overload(r: dict[str, Any]) -> list[str]:
         f"--shed-lag {run['shed_lag_s']:g}` and was offered **{run['offered']}** runs at "
         "once over gRPC (`stamped`, the same rate, phases spread), while a `GetThreadState` "
         "on a running run's thread went out every 100 ms and a few running runs were "
-        "cancelled (`CancelRun`), and, once its queue was full, runs were asked through "
-        "the edge's SSE as an HTTP client would.\n"
+        "cancelled (`CancelRun`), and, once its queue was full, a few runs were asked "
+        "through the edge's SSE as an HTTP client would (of a graph it does not host: the "
+        "admission answers first, and one let through is refused as not found, 404, never "
+        "taking a place the gRPC runs are counted by).\n"
     )
     lag = run.get("lag", {})
     settled = run.get("lag_settled", {})
@@ -291,7 +294,7 @@ def render_overload(r: dict[str, Any]) -> list[str]:
             _stat(run.get("queue_wait_ms", {})),
         ]
     ]
-    head = ["offered", "admitted at once", "queued", "refused (OVERLOADED)", "ended"]
+    head = ["offered", "admitted without waiting", "queued", "refused (OVERLOADED)", "ended"]
     head += ["p50 lag, ms", "p99 lag, ms", "max lag, ms", "p99 lag, arrivals over, ms"]
     head += ["queue wait p50 / max, ms"]
     out.append(table(head, rows))
@@ -328,6 +331,13 @@ def render_overload(r: dict[str, Any]) -> list[str]:
         f"event-loop lag {run.get('loop_lag_peak_s', 0) * 1e3:.0f} ms",
     ]
     notes.append("The agent's own gauges at their peak (sampled every 250 ms): " + ", ".join(peaks))
+    seconds = r.get("plan", {}).get("overload_seconds", 0)
+    if seconds and run.get("arrivals_s", 0) > seconds:
+        notes.append(
+            f"**The offers took longer to arrive than a run lasts** ({run['arrivals_s']:.1f} s "
+            f"against {seconds:g} s): the first runs ended before the last were offered, so "
+            "fewer than twice the bound were there at once"
+        )
     if run.get("admitted_peak", 0) < run["max_running"]:
         notes.append(
             f"**The bound was never reached**: the agent took the offers in slower than "

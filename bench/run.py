@@ -70,6 +70,10 @@ class Plan:
     cancelled_first: int = 1_000
     cancelled_mid: int = 10_000  # the issue's ratio is mid ÷ first; total ÷ mid shows a leak
     peer_repeats: int = 3
+    # Fewer than the other lanes': the peers stream a few hundred to a few thousand events
+    # a second through this client, and 100,000 would take them minutes a run.
+    peer_one_stream_events: int = 10_000
+    peer_concurrent_events: int = 20_000
     rejoin_runs: int = 20
     rejoin_events: int = 500
     rejoin_interval: float = 0.004  # 250 events/s: 2 s a run, cut while it streams
@@ -102,6 +106,8 @@ class Plan:
             cancelled_first=100,
             cancelled_mid=1_000,
             peer_repeats=1,
+            peer_one_stream_events=2_000,
+            peer_concurrent_events=4_000,
             rejoin_runs=5,
             rejoin_events=200,
             rejoin_cuts=3,
@@ -462,12 +468,16 @@ def run_peers(plan: Plan, out: dict[str, Any], peers: tuple[str, ...] = PEERS) -
     versions = out.setdefault("versions", {})
 
     def measure_peer(name: str) -> None:
+        table.pop(name, None)  # an earlier run's numbers for it are not this run's
+        for lane in ("peers_1", "peers_20", "peers_200", "peers_first_event", "peers_paced"):
+            out.get("cpu", {}).get(lane, {}).pop(name, None)
         if name == "lgserver":
             versions["LangGraph Server"] = procs.lgserver_versions()
         elif name == "aegra":
             versions["Aegra"] = aegra.aegra_versions()
         say(f"peers: langgraph-sdk against {name}")
-        here = table.setdefault(name, {})
+        here: dict[str, Any] = {}
+        table[name] = here
         with peer(name, plan) as servers:
             load("sdk", servers, scenario="warmup")
             for streams in (1, 20, 200):
@@ -481,7 +491,9 @@ def run_peers(plan: Plan, out: dict[str, Any], peers: tuple[str, ...] = PEERS) -
             isolated(out, f"peers/{name}/rejoin", functools.partial(rejoin, servers, here))
 
     def throughput(servers: dict[str, Any], here: dict[str, Any], streams: int) -> None:
-        count = plan.one_stream_events if streams == 1 else plan.concurrent_events // streams
+        count = (
+            plan.peer_one_stream_events if streams == 1 else plan.peer_concurrent_events // streams
+        )
         say(f"  throughput: {streams} streams × {count} events")
         runs = load(
             "sdk",
