@@ -167,9 +167,9 @@ class RunManager:
                 )
                 if winner != record.run_id:
                     return await self.get_run(winner, spec.owner)
+            await self.log.create(record.run_id)  # first: a thread's reader may see the run
             await self.store.put_run(record)
             await self.store.lease_run(record.run_id, thread.thread_id, self.replica, now + LEASE)
-            await self.log.create(record.run_id)
             await self.store.update_thread(
                 thread.thread_id,
                 status=ThreadStatus.BUSY,
