@@ -384,6 +384,42 @@ async def test_an_interrupt_is_answered_and_resumed_on_the_same_open_stream(
     assert [phase(e) for e in current if phase(e)] == after
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_an_answer_that_asks_again_is_answered_again_on_the_same_stream(
+    lg: LangGraphClient, transport: str
+) -> None:
+    # The demo asks again when an answer has the wrong shape: a second interrupt, in the
+    # resumed run, that its own answer (not taken for a repeat of the first) resumes.
+    async with open_thread(lg, transport) as thread:
+        await thread.run.start(input={"messages": [ASK_TICKET]})
+        live = thread.events
+        first = await collect(live, until=method_is("input.requested"))
+        [asked] = data_of(events_of(first), "input.requested")
+        await wait_until(lambda: thread.interrupted, within=WITHIN_S, what="thread.interrupted")
+        await thread.run.respond({"decision": "maybe"}, interrupt_id=asked["interrupt_id"])
+        second = await collect(live, until=method_is("input.requested"))
+        [again] = data_of(events_of(second), "input.requested")
+        assert "error" in again["payload"], again
+        assert again["interrupt_id"] != asked["interrupt_id"]
+        await wait_until(
+            lambda: again["interrupt_id"] in {i["interrupt_id"] for i in thread.interrupts},
+            within=WITHIN_S,
+            what="the second ask in thread.interrupts",
+        )
+        await thread.run.respond(APPROVE, interrupt_id=again["interrupt_id"])
+        rest = await collect(live, until=is_run_end)
+    events = events_of(first + second + rest)
+    assert_envelopes(events)
+    assert data_of(events, "input.answered") == [
+        {"interrupt_ids": [asked["interrupt_id"]]},
+        {"interrupt_ids": [again["interrupt_id"]]},
+    ]
+    assert phase(events[-1]) == "completed"
+    final = await final_ai_message(lg, thread.thread_id)
+    assert final["content"].startswith("Done: I filed ticket GB-"), final["content"]
+    assert len(await lg.runs.list(thread.thread_id)) == 3
+
+
 # --- 3. parallel interrupts --------------------------------------------------------------
 
 
