@@ -9,7 +9,9 @@ Where 0.4.14 has no public call for a wire feature (`input.respond` with `respon
 a command it would never send), the command goes through the SDK's own command path,
 `AsyncThreadStream._send_command`, so the envelope is still the SDK's. Filters are
 checked on what the server sends, through the SDK's transport classes, because the
-SDK filters again on its side and would hide a server that ignores them.
+SDK filters again on its side and would hide a server that ignores them. Two tests
+read the SDK's state without changing it: what each stream it opened was sent (the
+reconnects' `since`), and whether its lifecycle stream is open yet.
 
 Over 400 lines on purpose: one protocol's conformance story (a run, an interrupt,
 parallel interrupts, filters, drops, replicas, bad input) told against one pair of stacks.
@@ -39,6 +41,7 @@ from edge.server import serve_edge
 from tests.agent_harness import agent_config, own_database
 from tests.cutting_proxy import StreamCuttingProxy
 from tests.edge_harness import edge_config
+from tests.graphs import FAILURE_MESSAGE
 from tests.langgraph_stack import API_KEY, PRINCIPALS, LgStack, lg_stack
 from tests.waiting import wait_until
 
@@ -291,6 +294,23 @@ async def test_a_session_reopened_on_a_finished_thread_waits_for_its_own_run(
         output = await asyncio.wait_for(again.output, WITHIN_S)
         run = await lg.runs.get(thread_id, started["run_id"])
     assert run["status"] == "success", f"thread.output gave {output} while its run was {run}"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_failing_run_ends_failed_with_its_error(
+    lg: LangGraphClient, transport: str
+) -> None:
+    async with open_thread(lg, transport, graph="failing") as thread:
+        await thread.run.start(input={})
+        events = await collect(thread.subscribe(["lifecycle", "values"]))
+        # The SDK raises "Run errored: <data.error>" (langgraph_sdk/_async/stream.py:2026).
+        with pytest.raises(RuntimeError, match=f"Run errored: .*{FAILURE_MESSAGE}"):
+            await asyncio.wait_for(thread.output, WITHIN_S)
+    assert_envelopes(events)
+    assert phase(events[-1]) == "failed", events[-1]
+    assert FAILURE_MESSAGE in events[-1]["params"]["data"]["error"], events[-1]
+    [run] = await lg.runs.list(thread.thread_id)
+    assert run["status"] == "error"
 
 
 # --- 2. an interrupt ---------------------------------------------------------------------
