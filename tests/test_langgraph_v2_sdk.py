@@ -85,7 +85,7 @@ def open_thread(
     client: LangGraphClient, transport: str, thread_id: str | None = None, graph: str = "demo"
 ) -> Any:
     """`client.threads.stream(…)`. The SDK's WebSocket handshake carries only the headers
-    given here, not the client's api_key (langgraph_sdk/stream/transport/ws.py:366), so a
+    given here, not the client's api_key (langgraph_sdk/stream/transport/ws.py:88), so a
     WebSocket stream passes the key again; commands go over HTTP with the client's."""
     headers = {"x-api-key": API_KEY} if transport == "websocket" else None
     return client.threads.stream(
