@@ -89,16 +89,18 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
             after_thread_seq=request.after_thread_seq,
             latest_run=request.latest_run,
         )
-        with self.runs.metrics.stream_open("JoinThread"):
-            async for batch in batches:
-                if batch.lost:
-                    status = api.JoinStatus(recovered=False)
-                    yield api.JoinThreadResponse(thread_seq_offset=batch.offset, status=status)
-                for part in chunked(batch.events):
-                    response = api.JoinThreadResponse(events=part, thread_seq_offset=batch.offset)
-                    if rendered:
-                        public_json.fill(response.events)
-                    yield response
+        async for batch in batches:
+            if not batch.run_id:  # where it starts
+                yield api.JoinThreadResponse(thread_seq_offset=batch.offset)
+                continue
+            if batch.lost:
+                status = api.JoinStatus(recovered=False)
+                yield api.JoinThreadResponse(thread_seq_offset=batch.offset, status=status)
+            for part in chunked(batch.events):
+                response = api.JoinThreadResponse(events=part, thread_seq_offset=batch.offset)
+                if rendered:
+                    public_json.fill(response.events)
+                yield response
 
     async def Session(
         self, request_iterator: AsyncIterator[api.SessionRequest], context: Context

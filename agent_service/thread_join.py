@@ -101,24 +101,29 @@ async def follow_thread(
     latest_run: bool = False,
 ) -> AsyncIterator[ThreadBatch]:
     """The thread's runs from the starting point, then each new one; raises
-    ThreadNotFoundError when the thread is (or becomes) not the owner's."""
+    ThreadNotFoundError when the thread is (or becomes) not the owner's. The first batch
+    has no events: its offset is the position the stream starts after."""
     thread = await threads.get(thread_id, owner)
     key = thread.thread_id
     with signals.watch(key) as wake:
         runs = await _oldest_first(store, key)
         index, offset = starting_point(runs, after_thread_seq, latest_run)
+        yield ThreadBatch("", offset, [])  # where the stream starts, before any event
         last: RunRecord | None = runs[index - 1] if index > 0 else None
         pending = runs[index:]
         while True:
             while not pending:
                 wake.clear()
-                runs = await _oldest_first(store, key)
-                pending = [r for r in runs if last is None or _order(r) > _order(last)]
-                if pending:
+                # The newest run alone says whether there is a new one: an idle reader
+                # costs one small query a poll, whatever the length of the thread.
+                newest = await store.list_runs(key, limit=1, offset=0)
+                if newest and (last is None or _order(newest[0]) > _order(last)):
+                    runs = await _oldest_first(store, key)
+                    pending = [r for r in runs if last is None or _order(r) > _order(last)]
                     break
+                await threads.get(thread_id, owner)  # gone: the stream ends, NOT_FOUND
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), POLL_S)
-                await threads.get(thread_id, owner)  # gone: the stream ends, NOT_FOUND
             run = pending.pop(0)
             attachment = await log.attach(run.run_id, Cursor("", 0))
             if not attachment.recovered:

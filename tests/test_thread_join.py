@@ -82,6 +82,8 @@ async def test_latest_run_starts_at_the_newest_runs_first_event(mclient: AgentCl
     last = await run_events(mclient, thread.thread_id, 1)
 
     stream = mclient.join_thread(thread.thread_id, latest_run=True)
+    opening = await asyncio.wait_for(anext(stream), 10)
+    assert (list(opening.events), opening.thread_seq_offset) == ([], 6)  # where it starts
     seen = await asyncio.wait_for(read_until(stream, 1), 10)
     await stream.aclose()
 

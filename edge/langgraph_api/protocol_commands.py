@@ -40,6 +40,7 @@ from glassbox.errors import (
     UnavailableError,
     UnknownInterruptError,
 )
+from glassbox.names import BUSY_POLICIES
 
 # The modes a v2 run streams (what the reference servers ask for on run.start).
 V2_MODES = ["values", "updates", "messages-tuple", "tools", "custom", "tasks", "checkpoints"]
@@ -362,8 +363,6 @@ def _object(params: Mapping[str, Any], key: str) -> dict[str, Any] | None:
 
 
 def _strategy(value: Any) -> str:
-    if value not in ("reject", "interrupt", "rollback", "enqueue"):
-        raise BadRequestError(
-            f"multitask_strategy {value!r} is not one of reject, interrupt, rollback, enqueue"
-        )
+    if value not in BUSY_POLICIES:
+        raise BadRequestError(f"multitask_strategy {value!r} is not one of {sorted(BUSY_POLICIES)}")
     return str(value)

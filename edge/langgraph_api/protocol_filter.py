@@ -19,21 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from edge.endpoints import MAX_SEQ
+from edge.langgraph_api import stream
 from edge.langgraph_api.errors import BadRequestError
 
-CHANNELS = frozenset(
-    {
-        "values",
-        "updates",
-        "messages",
-        "tools",
-        "lifecycle",
-        "input",
-        "checkpoints",
-        "tasks",
-        "custom",
-    }
-)
+# LangGraph's stream modes less the three only v1 has, plus `input` (lifecycle is a mode
+# v1 clients may name too: edge.langgraph_api.stream).
+CHANNELS = (frozenset(stream.STREAM_MODES) - {"messages-tuple", "debug", "events"}) | {"input"}
 MAX_NAMESPACES = 64
 MAX_SEGMENTS = 32
 
@@ -94,8 +86,8 @@ def since(params: Mapping[str, Any]) -> int | None:
     value = params.get("since")
     if value is None or isinstance(value, bool):
         return None
-    if not isinstance(value, int) or value < 0:
-        raise BadRequestError("since must be a whole number ≥ 0")
+    if not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
+        raise BadRequestError(f"since must be a whole number from 0 to {MAX_SEQ}")
     return value
 
 

@@ -22,7 +22,8 @@ from edge import codec
 from edge.endpoints import THREAD_ID, Call, Param, json_response
 from edge.langgraph_api import protocol_commands, protocol_filter
 from edge.langgraph_api.protocol_filter import Subscription
-from edge.langgraph_api.protocol_stream import Lost, Outgoing, ThreadEvents, lost_error
+from edge.langgraph_api.protocol_hub import Item, hubs_of
+from edge.langgraph_api.protocol_stream import Lost, lost_error
 from edge.langgraph_api.route import TRANSPORT, route
 from edge.sse_writer import EventStreamResponse
 from edge.state import EdgeState
@@ -51,7 +52,7 @@ COMMAND_BODY = {
 LAST_EVENT_ID = Param(
     "Last-Event-ID",
     "header",
-    {"type": "string", "maxLength": 20, "pattern": "^[0-9]*$"},
+    {"type": "string", "maxLength": 18, "pattern": "^[0-9]*$"},
     "without `since` in the body: the seq of the last event you have",
 )
 
@@ -80,7 +81,10 @@ async def stream_events(call: Call) -> Response:
         since = int(call.params["Last-Event-ID"])
     thread_id = call.params["thread_id"]
     await protocol_commands.ensure_thread(call.client, thread_id)
-    events = ThreadEvents(call.client.with_public_json(), thread_id, since)
+    principal = call.state.auth.http_caller(call.request).principal
+    events = hubs_of(call.request.app.state).follow(
+        call.client.with_public_json(), principal, thread_id, since
+    )
     state = call.state
     return EventStreamResponse(
         _frames(state, events, wanted),
@@ -92,7 +96,7 @@ async def stream_events(call: Call) -> Response:
 
 
 async def _frames(
-    state: EdgeState, events: ThreadEvents, wanted: Subscription
+    state: EdgeState, events: AsyncIterator[list[Item]], wanted: Subscription
 ) -> AsyncIterator[bytes]:
     transport = f"{TRANSPORT}_v2_sse"
     state.metrics.connection_opened(transport)
@@ -101,13 +105,12 @@ async def _frames(
             if isinstance(batch, bytes):
                 yield batch
                 return
-            if isinstance(batch, Lost):
-                yield b"event: error\ndata: " + lost_error(batch) + b"\n\n"
-                continue
             chunk = b"".join(
-                b"event: %s\ndata: %s\nid: %d\n\n" % (e.method.encode(), e.json, e.seq)
+                b"event: error\ndata: " + lost_error(e) + b"\n\n"
+                if isinstance(e, Lost)
+                else b"event: %s\ndata: %s\nid: %d\n\n" % (e.method.encode(), e.json, e.seq)
                 for e in batch
-                if wanted.matches(e.channel, e.namespace)
+                if isinstance(e, Lost) or wanted.matches(e.channel, e.namespace)
             )
             if chunk:
                 yield chunk
@@ -115,10 +118,10 @@ async def _frames(
         state.metrics.connection_closed(transport)
 
 
-async def _ending_plainly(events: ThreadEvents) -> AsyncIterator[list[Outgoing] | Lost | bytes]:
+async def _ending_plainly(events: AsyncIterator[list[Item]]) -> AsyncIterator[list[Item] | bytes]:
     """The batches; a failure (the thread deleted, no agent left) as a last error frame."""
     try:
-        async for batch in events.batches():
+        async for batch in events:
             yield batch
     except Exception as exc:
         body = codec.dumps(protocol_commands.error_response(None, exc))

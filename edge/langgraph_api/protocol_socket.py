@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -33,11 +34,13 @@ from edge.langgraph_api.protocol_commands import (
     error_response,
 )
 from edge.langgraph_api.protocol_filter import Subscription
-from edge.langgraph_api.protocol_stream import Lost, ThreadEvents, lost_error
+from edge.langgraph_api.protocol_hub import Item, hubs_of
+from edge.langgraph_api.protocol_stream import Lost, lost_error
 from edge.langgraph_api.route import TRANSPORT
 from glassbox.errors import GlassboxError, InvalidJsonError, InvalidRequestError
 
 MAX_SUBSCRIPTIONS = 32
+MAX_THREAD_ID = 128  # as the HTTP routes' thread_id
 
 
 async def stream_events_socket(ws: WebSocket) -> None:
@@ -53,6 +56,12 @@ class ProtocolSocket(websocket.Protocol):
         self.client = socket.state.gateway.client(socket.caller)
         self.subscriptions: dict[str, asyncio.Task[None]] = {}
         self.commands: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def check_handshake(cls, ws: WebSocket) -> None:
+        thread_id = ws.path_params.get("thread_id", "")
+        if not 1 <= len(thread_id) <= MAX_THREAD_ID or "\x00" in thread_id:
+            raise InvalidRequestError(f"a thread id is 1 to {MAX_THREAD_ID} characters, no NUL")
 
     def error_frame(self, error: GlassboxError, ref: str | None) -> dict[str, Any]:
         return error_response(None, error)
@@ -105,7 +114,9 @@ class ProtocolSocket(websocket.Protocol):
         self.socket.send(
             {"type": "success", "id": command_id, "result": {"subscription_id": subscription_id}}
         )
-        events = ThreadEvents(self.client.with_public_json(), self.thread_id, since)
+        events = hubs_of(self.socket.ws.app.state).follow(
+            self.client.with_public_json(), self.socket.caller.principal, self.thread_id, since
+        )
         self.subscriptions[subscription_id] = asyncio.create_task(self._pump(events, wanted))
 
     def _unsubscribe(self, command_id: int, params: dict[str, Any]) -> None:
@@ -115,13 +126,14 @@ class ProtocolSocket(websocket.Protocol):
         task.cancel()
         self.socket.send({"type": "success", "id": command_id, "result": {}})
 
-    async def _pump(self, events: ThreadEvents, wanted: Subscription) -> None:
+    async def _pump(self, events: AsyncIterator[list[Item]], wanted: Subscription) -> None:
         try:
-            async for batch in events.batches():
-                if isinstance(batch, Lost):
-                    self.socket.send_text(lost_error(batch).decode())
-                    continue
-                texts = [e.json.decode() for e in batch if wanted.matches(e.channel, e.namespace)]
+            async for batch in events:
+                texts = [
+                    lost_error(e).decode() if isinstance(e, Lost) else e.json.decode()
+                    for e in batch
+                    if isinstance(e, Lost) or wanted.matches(e.channel, e.namespace)
+                ]
                 if texts:
                     self.socket.send_texts(texts)
         except asyncio.CancelledError:

@@ -41,6 +41,8 @@ class Outgoing:
     json: bytes
     method: str
     seq: int
+    position: int  # the log event's (the last of its protocol events has it as seq)
+    run_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +53,15 @@ class Lost:
 
 
 class ThreadEvents:
-    """A thread's protocol events after `since` (None: its latest run from the start)."""
+    """A thread's protocol events after `since` (None: its latest run from the start).
+    The first batch is empty: by then `start_after` says where the stream starts."""
 
     def __init__(self, client: AgentClient, thread_id: str, since: int | None) -> None:
         self.client = client
         self.thread_id = thread_id
         self.since = since
         self.through = since or 0  # the last position passed on
+        self.start_after: int | None = None  # where the agent started: from its first answer
         self._translators: dict[str, RunTranslator] = {}
 
     async def batches(self) -> AsyncIterator[list[Outgoing] | Lost]:
@@ -71,6 +75,9 @@ class ThreadEvents:
                 try:
                     async for response in responses:
                         delays = iter(REJOIN_DELAYS_S)  # it works again
+                        if self.start_after is None:
+                            self.start_after = response.thread_seq_offset
+                            yield []  # the reader now knows where the stream starts
                         if response.HasField("status"):
                             yield Lost(response.thread_seq_offset)
                         out = self._translate(response)
@@ -123,7 +130,17 @@ def _enveloped(event: RunEvent, position: int, made: list[ProtocolEvent]) -> lis
             "method": item.method,
             "params": params,
         }
-        out.append(Outgoing(item.channel, item.namespace, orjson.dumps(body), item.method, seq))
+        out.append(
+            Outgoing(
+                item.channel,
+                item.namespace,
+                orjson.dumps(body),
+                item.method,
+                seq,
+                position,
+                event.run_id,
+            )
+        )
     return out
 
 

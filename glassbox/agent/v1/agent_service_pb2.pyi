@@ -459,7 +459,10 @@ class JoinThreadResponse(_message.Message):
     """The thread position of this run's seq 0: an event is at thread_seq_offset + seq."""
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[_events_pb2.RunEvent]:
-        """Events of one run, in order."""
+        """Events of one run, in order. The first message has none: its thread_seq_offset is
+        the position the stream starts after (a reader knows what it covers before any run
+        writes).
+        """
 
     @_builtins.property
     def status(self) -> Global___JoinStatus:
