@@ -25,49 +25,49 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eglassbox/agent/v1/events.proto\x12\x11glassbox.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x07\n\x08RunEvent\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tthread_id\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\t\x12\x0b\n\x03seq\x18\x04 \x01(\x04\x12\x11\n\tnamespace\x18\x05 \x03(\t\x12(\n\x04time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x0brun_started\x18\n \x01(\x0b\x32\x1d.glassbox.agent.v1.RunStartedH\x00\x12\x30\n\x06values\x18\x0b \x01(\x0b\x32\x1e.glassbox.agent.v1.ValuesEventH\x00\x12\x32\n\x07updates\x18\x0c \x01(\x0b\x32\x1f.glassbox.agent.v1.UpdatesEventH\x00\x12\x38\n\rmessage_delta\x18\r \x01(\x0b\x32\x1f.glassbox.agent.v1.MessageDeltaH\x00\x12>\n\x10message_complete\x18\x0e \x01(\x0b\x32\".glassbox.agent.v1.MessageCompleteH\x00\x12\x35\n\ttool_call\x18\x0f \x01(\x0b\x32 .glassbox.agent.v1.ToolCallEventH\x00\x12\x30\n\x06\x63ustom\x18\x10 \x01(\x0b\x32\x1e.glassbox.agent.v1.CustomEventH\x00\x12.\n\x05\x64\x65\x62ug\x18\x11 \x01(\x0b\x32\x1d.glassbox.agent.v1.DebugEventH\x00\x12,\n\x04task\x18\x12 \x01(\x0b\x32\x1c.glassbox.agent.v1.TaskEventH\x00\x12\x38\n\ncheckpoint\x18\x13 \x01(\x0b\x32\".glassbox.agent.v1.CheckpointEventH\x00\x12\x36\n\tinterrupt\x18\x14 \x01(\x0b\x32!.glassbox.agent.v1.InterruptEventH\x00\x12.\n\x05\x65rror\x18\x15 \x01(\x0b\x32\x1d.glassbox.agent.v1.ErrorEventH\x00\x12\x30\n\trun_ended\x18\x16 \x01(\x0b\x32\x1b.glassbox.agent.v1.RunEndedH\x00\x12<\n\x0flangchain_event\x18\x17 \x01(\x0b\x32!.glassbox.agent.v1.LangChainEventH\x00\x12\x13\n\x0bpublic_json\x18\x32 \x01(\x0c\x42\t\n\x07payload\"a\n\nRunStarted\x12\r\n\x05graph\x18\x01 \x01(\t\x12\x33\n\x0cstream_modes\x18\x02 \x03(\x0e\x32\x1d.glassbox.agent.v1.StreamMode\x12\x0f\n\x07resumed\x18\x03 \x01(\x08\"\"\n\x0bValuesEvent\x12\x13\n\x0bvalues_json\x18\x01 \x01(\x0c\"1\n\x0cUpdatesEvent\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x13\n\x0bupdate_json\x18\x02 \x01(\x0c\"\x8e\x01\n\x0cMessageDelta\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0c\n\x04node\x18\x03 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\x12\n\nchunk_json\x18\x05 \x01(\x0c\x12\x15\n\rmetadata_json\x18\x06 \x01(\x0c\x12\x14\n\x0cpartial_json\x18\x07 \x01(\x0c\"\x82\x01\n\x0fMessageComplete\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0c\n\x04node\x18\x03 \x01(\t\x12\x14\n\x0cmessage_json\x18\x04 \x01(\x0c\x12\x15\n\rmetadata_json\x18\x05 \x01(\x0c\x12\x12\n\nunstreamed\x18\x06 \x01(\x08\"\xdf\x02\n\rToolCallEvent\x12\x35\n\x05phase\x18\x01 \x01(\x0e\x32&.glassbox.agent.v1.ToolCallEvent.Phase\x12\x14\n\x0ctool_call_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x12\n\nargs_delta\x18\x04 \x01(\t\x12\x11\n\targs_json\x18\x05 \x01(\x0c\x12\x13\n\x0bresult_json\x18\x06 \x01(\x0c\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x12\n\nmessage_id\x18\x08 \x01(\t\x12\x0c\n\x04node\x18\t \x01(\t\"\x85\x01\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x14\n\x10PHASE_ARGS_DELTA\x10\x01\x12\x11\n\rPHASE_STARTED\x10\x02\x12\x16\n\x12PHASE_OUTPUT_DELTA\x10\x03\x12\x12\n\x0ePHASE_FINISHED\x10\x04\x12\x10\n\x0cPHASE_FAILED\x10\x05\" \n\x0b\x43ustomEvent\x12\x11\n\tdata_json\x18\x01 \x01(\x0c\"\x1f\n\nDebugEvent\x12\x11\n\tdata_json\x18\x01 \x01(\x0c\"\x9f\x01\n\tTaskEvent\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08\x66inished\x18\x03 \x01(\x08\x12\x12\n\ninput_json\x18\x04 \x01(\x0c\x12\x13\n\x0bresult_json\x18\x05 \x01(\x0c\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x10\n\x08triggers\x18\x07 \x03(\t\x12\x17\n\x0finterrupts_json\x18\x08 \x01(\x0c\"\xc9\x01\n\x0f\x43heckpointEvent\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\t\x12\x1c\n\x14parent_checkpoint_id\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\x04\x12\x0c\n\x04next\x18\x04 \x03(\t\x12\x13\n\x0bvalues_json\x18\x05 \x01(\x0c\x12\x15\n\rmetadata_json\x18\x06 \x01(\x0c\x12\x0e\n\x06source\x18\x07 \x01(\t\x12\x15\n\rcheckpoint_ns\x18\x08 \x01(\t\x12\x12\n\ntasks_json\x18\t \x01(\x0c\"\xd6\x01\n\x0eInterruptEvent\x12\x14\n\x0cinterrupt_id\x18\x01 \x01(\t\x12\x12\n\nvalue_json\x18\x02 \x01(\x0c\x12\x0c\n\x04node\x18\x03 \x01(\t\x12\x34\n\x04kind\x18\x04 \x01(\x0e\x32&.glassbox.agent.v1.InterruptEvent.Kind\x12\x0f\n\x07task_id\x18\x05 \x01(\t\"E\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eKIND_INTERRUPT\x10\x01\x12\x13\n\x0fKIND_BREAKPOINT\x10\x02\"$\n\x0eLangChainEvent\x12\x12\n\nevent_json\x18\x01 \x01(\x0c\">\n\nErrorEvent\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\"{\n\x08RunEnded\x12,\n\x06status\x18\x01 \x01(\x0e\x32\x1c.glassbox.agent.v1.RunStatus\x12\x13\n\x0boutput_json\x18\x02 \x01(\x0c\x12,\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1d.glassbox.agent.v1.ErrorEvent*\x86\x02\n\nStreamMode\x12\x1b\n\x17STREAM_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12STREAM_MODE_VALUES\x10\x01\x12\x17\n\x13STREAM_MODE_UPDATES\x10\x02\x12\x18\n\x14STREAM_MODE_MESSAGES\x10\x03\x12\x16\n\x12STREAM_MODE_CUSTOM\x10\x04\x12\x15\n\x11STREAM_MODE_DEBUG\x10\x05\x12\x15\n\x11STREAM_MODE_TASKS\x10\x06\x12\x1b\n\x17STREAM_MODE_CHECKPOINTS\x10\x07\x12\x15\n\x11STREAM_MODE_TOOLS\x10\x08\x12\x16\n\x12STREAM_MODE_EVENTS\x10\t*\xbb\x01\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12RUN_STATUS_PENDING\x10\x01\x12\x16\n\x12RUN_STATUS_RUNNING\x10\x02\x12\x16\n\x12RUN_STATUS_SUCCESS\x10\x03\x12\x1a\n\x16RUN_STATUS_INTERRUPTED\x10\x04\x12\x14\n\x10RUN_STATUS_ERROR\x10\x05\x12\x18\n\x14RUN_STATUS_CANCELLED\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eglassbox/agent/v1/events.proto\x12\x11glassbox.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x07\n\x08RunEvent\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tthread_id\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\t\x12\x0b\n\x03seq\x18\x04 \x01(\x04\x12\x11\n\tnamespace\x18\x05 \x03(\t\x12(\n\x04time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x0brun_started\x18\n \x01(\x0b\x32\x1d.glassbox.agent.v1.RunStartedH\x00\x12\x30\n\x06values\x18\x0b \x01(\x0b\x32\x1e.glassbox.agent.v1.ValuesEventH\x00\x12\x32\n\x07updates\x18\x0c \x01(\x0b\x32\x1f.glassbox.agent.v1.UpdatesEventH\x00\x12\x38\n\rmessage_delta\x18\r \x01(\x0b\x32\x1f.glassbox.agent.v1.MessageDeltaH\x00\x12>\n\x10message_complete\x18\x0e \x01(\x0b\x32\".glassbox.agent.v1.MessageCompleteH\x00\x12\x35\n\ttool_call\x18\x0f \x01(\x0b\x32 .glassbox.agent.v1.ToolCallEventH\x00\x12\x30\n\x06\x63ustom\x18\x10 \x01(\x0b\x32\x1e.glassbox.agent.v1.CustomEventH\x00\x12.\n\x05\x64\x65\x62ug\x18\x11 \x01(\x0b\x32\x1d.glassbox.agent.v1.DebugEventH\x00\x12,\n\x04task\x18\x12 \x01(\x0b\x32\x1c.glassbox.agent.v1.TaskEventH\x00\x12\x38\n\ncheckpoint\x18\x13 \x01(\x0b\x32\".glassbox.agent.v1.CheckpointEventH\x00\x12\x36\n\tinterrupt\x18\x14 \x01(\x0b\x32!.glassbox.agent.v1.InterruptEventH\x00\x12.\n\x05\x65rror\x18\x15 \x01(\x0b\x32\x1d.glassbox.agent.v1.ErrorEventH\x00\x12\x30\n\trun_ended\x18\x16 \x01(\x0b\x32\x1b.glassbox.agent.v1.RunEndedH\x00\x12<\n\x0flangchain_event\x18\x17 \x01(\x0b\x32!.glassbox.agent.v1.LangChainEventH\x00\x12\x13\n\x0bpublic_json\x18\x32 \x01(\x0c\x42\t\n\x07payload\"\x81\x01\n\nRunStarted\x12\r\n\x05graph\x18\x01 \x01(\t\x12\x33\n\x0cstream_modes\x18\x02 \x03(\x0e\x32\x1d.glassbox.agent.v1.StreamMode\x12\x0f\n\x07resumed\x18\x03 \x01(\x08\x12\x1e\n\x16\x61nswered_interrupt_ids\x18\x04 \x03(\t\"\"\n\x0bValuesEvent\x12\x13\n\x0bvalues_json\x18\x01 \x01(\x0c\"1\n\x0cUpdatesEvent\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x13\n\x0bupdate_json\x18\x02 \x01(\x0c\"\x8e\x01\n\x0cMessageDelta\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0c\n\x04node\x18\x03 \x01(\t\x12\x0c\n\x04tags\x18\x04 \x03(\t\x12\x12\n\nchunk_json\x18\x05 \x01(\x0c\x12\x15\n\rmetadata_json\x18\x06 \x01(\x0c\x12\x14\n\x0cpartial_json\x18\x07 \x01(\x0c\"\x82\x01\n\x0fMessageComplete\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0c\n\x04node\x18\x03 \x01(\t\x12\x14\n\x0cmessage_json\x18\x04 \x01(\x0c\x12\x15\n\rmetadata_json\x18\x05 \x01(\x0c\x12\x12\n\nunstreamed\x18\x06 \x01(\x08\"\xdf\x02\n\rToolCallEvent\x12\x35\n\x05phase\x18\x01 \x01(\x0e\x32&.glassbox.agent.v1.ToolCallEvent.Phase\x12\x14\n\x0ctool_call_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x12\n\nargs_delta\x18\x04 \x01(\t\x12\x11\n\targs_json\x18\x05 \x01(\x0c\x12\x13\n\x0bresult_json\x18\x06 \x01(\x0c\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x12\n\nmessage_id\x18\x08 \x01(\t\x12\x0c\n\x04node\x18\t \x01(\t\"\x85\x01\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x14\n\x10PHASE_ARGS_DELTA\x10\x01\x12\x11\n\rPHASE_STARTED\x10\x02\x12\x16\n\x12PHASE_OUTPUT_DELTA\x10\x03\x12\x12\n\x0ePHASE_FINISHED\x10\x04\x12\x10\n\x0cPHASE_FAILED\x10\x05\" \n\x0b\x43ustomEvent\x12\x11\n\tdata_json\x18\x01 \x01(\x0c\"\x1f\n\nDebugEvent\x12\x11\n\tdata_json\x18\x01 \x01(\x0c\"\x9f\x01\n\tTaskEvent\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08\x66inished\x18\x03 \x01(\x08\x12\x12\n\ninput_json\x18\x04 \x01(\x0c\x12\x13\n\x0bresult_json\x18\x05 \x01(\x0c\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x10\n\x08triggers\x18\x07 \x03(\t\x12\x17\n\x0finterrupts_json\x18\x08 \x01(\x0c\"\xc9\x01\n\x0f\x43heckpointEvent\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\t\x12\x1c\n\x14parent_checkpoint_id\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\x04\x12\x0c\n\x04next\x18\x04 \x03(\t\x12\x13\n\x0bvalues_json\x18\x05 \x01(\x0c\x12\x15\n\rmetadata_json\x18\x06 \x01(\x0c\x12\x0e\n\x06source\x18\x07 \x01(\t\x12\x15\n\rcheckpoint_ns\x18\x08 \x01(\t\x12\x12\n\ntasks_json\x18\t \x01(\x0c\"\xd6\x01\n\x0eInterruptEvent\x12\x14\n\x0cinterrupt_id\x18\x01 \x01(\t\x12\x12\n\nvalue_json\x18\x02 \x01(\x0c\x12\x0c\n\x04node\x18\x03 \x01(\t\x12\x34\n\x04kind\x18\x04 \x01(\x0e\x32&.glassbox.agent.v1.InterruptEvent.Kind\x12\x0f\n\x07task_id\x18\x05 \x01(\t\"E\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n\x0eKIND_INTERRUPT\x10\x01\x12\x13\n\x0fKIND_BREAKPOINT\x10\x02\"$\n\x0eLangChainEvent\x12\x12\n\nevent_json\x18\x01 \x01(\x0c\">\n\nErrorEvent\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\"{\n\x08RunEnded\x12,\n\x06status\x18\x01 \x01(\x0e\x32\x1c.glassbox.agent.v1.RunStatus\x12\x13\n\x0boutput_json\x18\x02 \x01(\x0c\x12,\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1d.glassbox.agent.v1.ErrorEvent*\x86\x02\n\nStreamMode\x12\x1b\n\x17STREAM_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12STREAM_MODE_VALUES\x10\x01\x12\x17\n\x13STREAM_MODE_UPDATES\x10\x02\x12\x18\n\x14STREAM_MODE_MESSAGES\x10\x03\x12\x16\n\x12STREAM_MODE_CUSTOM\x10\x04\x12\x15\n\x11STREAM_MODE_DEBUG\x10\x05\x12\x15\n\x11STREAM_MODE_TASKS\x10\x06\x12\x1b\n\x17STREAM_MODE_CHECKPOINTS\x10\x07\x12\x15\n\x11STREAM_MODE_TOOLS\x10\x08\x12\x16\n\x12STREAM_MODE_EVENTS\x10\t*\xbb\x01\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12RUN_STATUS_PENDING\x10\x01\x12\x16\n\x12RUN_STATUS_RUNNING\x10\x02\x12\x16\n\x12RUN_STATUS_SUCCESS\x10\x03\x12\x1a\n\x16RUN_STATUS_INTERRUPTED\x10\x04\x12\x14\n\x10RUN_STATUS_ERROR\x10\x05\x12\x18\n\x14RUN_STATUS_CANCELLED\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'glassbox.agent.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STREAMMODE']._serialized_start=2702
-  _globals['_STREAMMODE']._serialized_end=2964
-  _globals['_RUNSTATUS']._serialized_start=2967
-  _globals['_RUNSTATUS']._serialized_end=3154
+  _globals['_STREAMMODE']._serialized_start=2735
+  _globals['_STREAMMODE']._serialized_end=2997
+  _globals['_RUNSTATUS']._serialized_start=3000
+  _globals['_RUNSTATUS']._serialized_end=3187
   _globals['_RUNEVENT']._serialized_start=87
   _globals['_RUNEVENT']._serialized_end=1004
-  _globals['_RUNSTARTED']._serialized_start=1006
-  _globals['_RUNSTARTED']._serialized_end=1103
-  _globals['_VALUESEVENT']._serialized_start=1105
-  _globals['_VALUESEVENT']._serialized_end=1139
-  _globals['_UPDATESEVENT']._serialized_start=1141
-  _globals['_UPDATESEVENT']._serialized_end=1190
-  _globals['_MESSAGEDELTA']._serialized_start=1193
-  _globals['_MESSAGEDELTA']._serialized_end=1335
-  _globals['_MESSAGECOMPLETE']._serialized_start=1338
-  _globals['_MESSAGECOMPLETE']._serialized_end=1468
-  _globals['_TOOLCALLEVENT']._serialized_start=1471
-  _globals['_TOOLCALLEVENT']._serialized_end=1822
-  _globals['_TOOLCALLEVENT_PHASE']._serialized_start=1689
-  _globals['_TOOLCALLEVENT_PHASE']._serialized_end=1822
-  _globals['_CUSTOMEVENT']._serialized_start=1824
-  _globals['_CUSTOMEVENT']._serialized_end=1856
-  _globals['_DEBUGEVENT']._serialized_start=1858
-  _globals['_DEBUGEVENT']._serialized_end=1889
-  _globals['_TASKEVENT']._serialized_start=1892
-  _globals['_TASKEVENT']._serialized_end=2051
-  _globals['_CHECKPOINTEVENT']._serialized_start=2054
-  _globals['_CHECKPOINTEVENT']._serialized_end=2255
-  _globals['_INTERRUPTEVENT']._serialized_start=2258
-  _globals['_INTERRUPTEVENT']._serialized_end=2472
-  _globals['_INTERRUPTEVENT_KIND']._serialized_start=2403
-  _globals['_INTERRUPTEVENT_KIND']._serialized_end=2472
-  _globals['_LANGCHAINEVENT']._serialized_start=2474
-  _globals['_LANGCHAINEVENT']._serialized_end=2510
-  _globals['_ERROREVENT']._serialized_start=2512
-  _globals['_ERROREVENT']._serialized_end=2574
-  _globals['_RUNENDED']._serialized_start=2576
-  _globals['_RUNENDED']._serialized_end=2699
+  _globals['_RUNSTARTED']._serialized_start=1007
+  _globals['_RUNSTARTED']._serialized_end=1136
+  _globals['_VALUESEVENT']._serialized_start=1138
+  _globals['_VALUESEVENT']._serialized_end=1172
+  _globals['_UPDATESEVENT']._serialized_start=1174
+  _globals['_UPDATESEVENT']._serialized_end=1223
+  _globals['_MESSAGEDELTA']._serialized_start=1226
+  _globals['_MESSAGEDELTA']._serialized_end=1368
+  _globals['_MESSAGECOMPLETE']._serialized_start=1371
+  _globals['_MESSAGECOMPLETE']._serialized_end=1501
+  _globals['_TOOLCALLEVENT']._serialized_start=1504
+  _globals['_TOOLCALLEVENT']._serialized_end=1855
+  _globals['_TOOLCALLEVENT_PHASE']._serialized_start=1722
+  _globals['_TOOLCALLEVENT_PHASE']._serialized_end=1855
+  _globals['_CUSTOMEVENT']._serialized_start=1857
+  _globals['_CUSTOMEVENT']._serialized_end=1889
+  _globals['_DEBUGEVENT']._serialized_start=1891
+  _globals['_DEBUGEVENT']._serialized_end=1922
+  _globals['_TASKEVENT']._serialized_start=1925
+  _globals['_TASKEVENT']._serialized_end=2084
+  _globals['_CHECKPOINTEVENT']._serialized_start=2087
+  _globals['_CHECKPOINTEVENT']._serialized_end=2288
+  _globals['_INTERRUPTEVENT']._serialized_start=2291
+  _globals['_INTERRUPTEVENT']._serialized_end=2505
+  _globals['_INTERRUPTEVENT_KIND']._serialized_start=2436
+  _globals['_INTERRUPTEVENT_KIND']._serialized_end=2505
+  _globals['_LANGCHAINEVENT']._serialized_start=2507
+  _globals['_LANGCHAINEVENT']._serialized_end=2543
+  _globals['_ERROREVENT']._serialized_start=2545
+  _globals['_ERROREVENT']._serialized_end=2607
+  _globals['_RUNENDED']._serialized_start=2609
+  _globals['_RUNENDED']._serialized_end=2732
 # @@protoc_insertion_point(module_scope)

@@ -223,21 +223,27 @@ class RunStarted(_message.Message):
     GRAPH_FIELD_NUMBER: _builtins.int
     STREAM_MODES_FIELD_NUMBER: _builtins.int
     RESUMED_FIELD_NUMBER: _builtins.int
+    ANSWERED_INTERRUPT_IDS_FIELD_NUMBER: _builtins.int
     graph: _builtins.str
     resumed: _builtins.bool
     """True when this run continues an interrupted one."""
     @_builtins.property
     def stream_modes(self) -> _containers.RepeatedScalarFieldContainer[Global___StreamMode.ValueType]: ...
+    @_builtins.property
+    def answered_interrupt_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The interrupt ids a resume run answers."""
+
     def __init__(
         self,
         *,
         graph: _builtins.str = ...,
         stream_modes: _abc.Iterable[Global___StreamMode.ValueType] | None = ...,
         resumed: _builtins.bool = ...,
+        answered_interrupt_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["graph", b"graph", "resumed", b"resumed", "stream_modes", b"stream_modes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered_interrupt_ids", b"answered_interrupt_ids", "graph", b"graph", "resumed", b"resumed", "stream_modes", b"stream_modes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
