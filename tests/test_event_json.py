@@ -131,12 +131,12 @@ GOLDEN: dict[str, bytes] = {
     "run_started": (
         b'{"run_id":"run-1","thread_id":"thread-1","epoch":"ep0","seq"'
         b':7,"ns":[],"time":1764000000123,"type":"run_started","graph"'
-        b':"demo","stream_modes":["updates","tools"],"resumed":true}'
+        b':"demo","stream_modes":["updates","tools"],"resumed":true,"answered_interrupt_ids":[]}'
     ),
     "run_started_empty": (
         b'{"run_id":"run-1","thread_id":"thread-1","epoch":"ep0","seq"'
         b':7,"ns":[],"time":1764000000123,"type":"run_started","graph"'
-        b':"","stream_modes":[],"resumed":false}'
+        b':"","stream_modes":[],"resumed":false,"answered_interrupt_ids":[]}'
     ),
     "values": (
         b'{"run_id":"run-1","thread_id":"thread-1","epoch":"ep0","seq"'

@@ -108,6 +108,7 @@ export type RunStartedEvent = EventEnvelope & {
     graph: string;
     stream_modes: StreamMode[];
     resumed: boolean;
+    answered_interrupt_ids: string[];
 };
 export type ValuesEvent = EventEnvelope & {
     type: "values";

@@ -19,7 +19,7 @@
  * @property {number} time ms since the Unix epoch
  */
 
-/** @typedef {EventEnvelope & {type: 'run_started', graph: string, stream_modes: import('./names.js').StreamMode[], resumed: boolean}} RunStartedEvent */
+/** @typedef {EventEnvelope & {type: 'run_started', graph: string, stream_modes: import('./names.js').StreamMode[], resumed: boolean, answered_interrupt_ids: string[]}} RunStartedEvent */
 /** @typedef {EventEnvelope & {type: 'values', values: Json}} ValuesEvent */
 /** @typedef {EventEnvelope & {type: 'updates', node: string, update: Json}} UpdatesEvent */
 /** @typedef {EventEnvelope & {type: 'message_delta', message_id: string, token: string, node: string, tags: string[]}} MessageDeltaEvent */
