@@ -404,14 +404,13 @@ async def test_parallel_interrupts_each_ask_once_and_pause_the_run(client: Agent
         client, thread_id=events[0].thread_id, resume=resume_command(answers=answers)
     )
     assert resumed[0].run_started.resumed
+    # The agent service names the answered interrupts on run_started: the resume
+    # announces them first, at the root, before the run is running.
+    assert list(resumed[0].run_started.answered_interrupt_ids) == list(answers)
     out = translate(resumed, "parallel_interrupts")
     assert lifecycles(out) == [((), "running"), ((), "completed")]
-    # The agent service names the answered interrupts on run_started (the edge's field):
-    # then the resume announces them first, at the root, before the run is running.
     started = RunEvent()
     started.CopyFrom(resumed[0])
-    started.run_started.answered_interrupt_ids.extend(answers)
-    out = translate([started, *resumed[1:]], "parallel_interrupts")
     first, second = out[0][1], out[1][1]
     assert (first.method, first.channel, first.namespace) == ("input.answered", "input", ())
     assert data(first) == {"interrupt_ids": list(answers)}
