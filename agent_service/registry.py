@@ -56,7 +56,6 @@ class HostedGraph:
         if problem:
             raise InvalidInputError(f"input for graph {self.name!r} {problem}")
 
-
     def drawing(self, xray: int) -> Any:
         """The graph as LangGraph Server draws it: `get_graph(xray).to_json()`; `xray` 0
         draws no subgraph, N that many levels, -1 every level."""

@@ -37,6 +37,7 @@ class ResumePlan:
 
     command: Command[Any] | None  # Command(resume=…) for interrupts; None: on from a breakpoint
     edit: dict[str, Any] | None = None  # a breakpoint's state edit, made before carrying on
+    answered: tuple[str, ...] = ()  # the ids of the interrupts the command answers
 
     async def graph_input(self, graph: Pregel[Any, Any, Any, Any], thread_id: str) -> Any:
         """Make the breakpoint's edit, the one side effect of a resume, and return the input
@@ -69,11 +70,13 @@ async def plan_resume(
                 f"{len(pending)} interrupts are pending; answer each by id: {sorted(pending)}"
             )
         answer: Any = resume.value
+        answered = tuple(pending)
     elif resume.answers:
         answer = dict(resume.answers)
+        answered = tuple(resume.answers)
     else:
         raise InvalidRequestError(f"answer the pending interrupts: {sorted(pending)}")
-    return ResumePlan(Command(resume=answer, update=resume.update))
+    return ResumePlan(Command(resume=answer, update=resume.update), answered=answered)
 
 
 def interrupt_events(snapshot: StateSnapshot) -> list[RunEvent]:

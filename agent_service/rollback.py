@@ -42,8 +42,6 @@ async def roll_back(
         await store.update_thread(record.thread_id, status=status)
 
 
-
-
 async def delete_run_checkpoints(
     checkpointer: BaseCheckpointSaver[Any], thread_id: str, run_id: str
 ) -> int:

@@ -73,9 +73,14 @@ class RunSpec:
         configurable = {**self.configurable, **start_at}
         return thread_config(self.thread_id, configurable, run_id=run_id, metadata=metadata)
 
-    async def graph_input(
-        self, graph: Pregel[Any, Any, Any, Any], plan: ResumePlan | None
-    ) -> Any:
+    def answered(self, plan: ResumePlan | None) -> tuple[str, ...]:
+        """The interrupt ids this run answers, as far as is known before it plans (a queued
+        resume plans when its turn comes; its answers by id are known already)."""
+        if plan is not None:
+            return plan.answered
+        return tuple(self.resume.answers) if self.resume is not None else ()
+
+    async def graph_input(self, graph: Pregel[Any, Any, Any, Any], plan: ResumePlan | None) -> Any:
         """What the graph is given: the input, or for a resume the `Command` its plan works
         out (the plan made at accept time; for a queued run, one made now its turn came)."""
         if self.command is not None:

@@ -38,6 +38,7 @@ from agent_service.rollback import roll_back
 from agent_service.run_spec import RunSpec, log_context
 from agent_service.statuses import BusyPolicy, RunStatus, ThreadStatus
 from agent_service.store import RunRecord, Store, public_thread_id, utc_now
+from agent_service.thread_join import RunSignals
 from agent_service.threads import Threads
 from glassbox.agent.v1 import events_pb2
 from glassbox.errors import (
@@ -92,6 +93,7 @@ class RunManager:
         self._tail: dict[str, _ActiveRun] = {}  # newest run per thread, running or queued
         self.threads = Threads(registry, store, running=self._tail)
         self._thread_locks = KeyedLocks()
+        self.run_signals = RunSignals()  # wakes thread readers (thread_join)
         self._accepting = True
 
     async def delete_thread(self, thread_id: str, owner: str) -> None:
@@ -165,9 +167,9 @@ class RunManager:
                 )
                 if winner != record.run_id:
                     return await self.get_run(winner, spec.owner)
+            await self.log.create(record.run_id)  # first: a thread's reader may see the run
             await self.store.put_run(record)
             await self.store.lease_run(record.run_id, thread.thread_id, self.replica, now + LEASE)
-            await self.log.create(record.run_id)
             await self.store.update_thread(
                 thread.thread_id,
                 status=ThreadStatus.BUSY,
@@ -181,6 +183,7 @@ class RunManager:
             self._runs[record.run_id] = active
             self._tail[thread.thread_id] = active
             active.task = asyncio.create_task(self._execute(active), name=f"run {record.run_id}")
+            self.run_signals.notify(thread.thread_id)
         self.metrics.runs_started.inc()
         log.info("run started", extra=log_context(record, spec))
         return record
@@ -322,15 +325,12 @@ class RunManager:
             await active.ticket.wait()
             if record.status is RunStatus.PENDING:
                 await self._set_status(active, RunStatus.RUNNING)
-            await active.writer.emit(
-                event(
-                    run_started=events_pb2.RunStarted(
-                        graph=spec.graph,
-                        stream_modes=cast(Any, spec.modes),
-                        resumed=spec.resumes,
-                    )
-                ),
+            modes = cast(Any, spec.modes)
+            opening = events_pb2.RunStarted(
+                graph=spec.graph, stream_modes=modes, resumed=spec.resumes
             )
+            opening.answered_interrupt_ids.extend(spec.answered(active.resume_plan))
+            await active.writer.emit(event(run_started=opening))
             graph = active.hosted.graph
             async for ev in stream_events(
                 graph,

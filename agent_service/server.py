@@ -196,9 +196,18 @@ async def serve_agent(
             ", ".join(g.name for g in registry),
         )
         agent = RunningAgent(server, port, runs, backend, health_servicer, config.grace_s)
-        scrape = (
-            await serve_metrics(metrics, config.metrics_listen) if config.metrics_listen else None
-        )
+        try:
+            scrape = (
+                await serve_metrics(metrics, config.metrics_listen)
+                if config.metrics_listen
+                else None
+            )
+        except OSError as exc:  # the grpc server is up: take it down before saying why
+            await server.stop(0)
+            raise ValueError(
+                f"cannot serve metrics on {config.metrics_listen}: {exc.strerror or exc}; "
+                "is the port in use?"
+            ) from exc
         if scrape is not None:
             agent.metrics_port = scrape.sockets[0].getsockname()[1]
             log.info(

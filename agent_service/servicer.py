@@ -21,6 +21,7 @@ from agent_service.grpc_calls import (
 )
 from agent_service.runs import RunManager
 from agent_service.statuses import RunStatus, ThreadStatus
+from agent_service.thread_join import follow_thread
 from glassbox.agent.v1 import agent_service_pb2 as api
 from glassbox.agent.v1 import agent_service_pb2_grpc
 from glassbox.errors import InvalidRequestError
@@ -66,6 +67,37 @@ class AgentServicer(agent_service_pb2_grpc.AgentServiceServicer):
         async for batch in attachment.batches:
             for part in chunked(batch):
                 response = api.JoinRunResponse(events=part)
+                if rendered:
+                    public_json.fill(response.events)
+                yield response
+
+    @streaming
+    async def JoinThread(
+        self, request: api.JoinThreadRequest, context: Context
+    ) -> AsyncIterator[api.JoinThreadResponse]:
+        if not request.thread_id:
+            raise InvalidRequestError("thread_id is required")
+        rendered = public_json.wanted(context)
+        runs = self.runs
+        batches = follow_thread(
+            runs.threads,
+            runs.store,
+            runs.log,
+            runs.run_signals,
+            request.thread_id,
+            principal(context),
+            after_thread_seq=request.after_thread_seq,
+            latest_run=request.latest_run,
+        )
+        async for batch in batches:
+            if not batch.run_id:  # where it starts
+                yield api.JoinThreadResponse(thread_seq_offset=batch.offset)
+                continue
+            if batch.lost:
+                status = api.JoinStatus(recovered=False)
+                yield api.JoinThreadResponse(thread_seq_offset=batch.offset, status=status)
+            for part in chunked(batch.events):
+                response = api.JoinThreadResponse(events=part, thread_seq_offset=batch.offset)
                 if rendered:
                     public_json.fill(response.events)
                 yield response

@@ -86,6 +86,8 @@ def _from_proto(by_number: dict[int, _Status], number: int, what: str) -> _Statu
         return by_number[number]
     except KeyError:
         raise InvalidRequestError(f"unknown {what} {number}") from None
+
+
 _BUSY_BY_NUMBER: dict[int, BusyPolicy] = {
     n: policy
     for policy, n in _numbers(BusyPolicy, agent_service_pb2.BusyPolicy, "BUSY_POLICY_").items()

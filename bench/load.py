@@ -41,6 +41,10 @@ def make_transport(kind: str, target: str) -> Transport:
         return EdgeSse(target)
     if kind == "lg":
         return LangGraphServerSse(target)
+    if kind == "sdk":  # langgraph-sdk, against whichever server speaks LangGraph's API
+        from bench.peers import LangGraphSdk
+
+        return LangGraphSdk(target)
     raise ValueError(f"no transport {kind!r}")
 
 
@@ -66,6 +70,19 @@ async def run(spec: dict[str, Any]) -> Any:
             on_mark=lambda n: mark(str(n)),
         )
         return {"cut": cut}
+    if scenario == "overload":
+        from bench.overload import overload
+
+        return await overload(
+            spec["target"],
+            offered=spec["offered"],
+            rate=spec["rate"],
+            seconds=spec["seconds"],
+            metrics_port=spec["metrics_port"],
+            max_queued=spec["max_queued"],
+            edge_url=spec.get("edge_url", ""),
+            cancels=spec["cancels"],
+        )
     # The servers' PIDs: each measured window reads their CPU clocks, and this process's.
     meter = Meter(spec.get("pids", {}))
     async with make_transport(spec["transport"], spec["target"]) as transport:
@@ -95,6 +112,16 @@ async def run(spec: dict[str, Any]) -> Any:
                 )
                 for _ in range(spec["repeats"])
             ]
+        if scenario == "rejoin":
+            from bench.peers import rejoin
+
+            return await rejoin(
+                transport,
+                runs=spec["runs"],
+                count=spec["count"],
+                interval=spec["interval"],
+                cuts=spec["cuts"],
+            )
         if scenario == "cancel":
             return await scenarios.cancel_latency(transport, repeats=spec["repeats"])
         if scenario == "idle":

@@ -1,4 +1,5 @@
-"""Processes of a benchmark run: the servers, LangGraph Server, the load generators.
+"""Processes of a benchmark run: the servers, LangGraph Server, the load generators
+(Aegra, the other peer, has bench/aegra.py).
 
 Each is pinned to one core (sched_setaffinity) so that who competes with whom for CPU
 is decided here and written in the report, not left to the scheduler.
@@ -32,6 +33,13 @@ LG_ENV = {
     "LANGSMITH_API_KEY": "",
 }
 
+# What the peers host: the bench's graphs, from their files.
+PEER_GRAPHS = {
+    "many_events": f"{ROOT}/tests/graphs.py:many_events",
+    "echo": f"{ROOT}/tests/graphs.py:echo",
+    "stamped": f"{ROOT}/bench/graphs.py:stamped",
+}
+
 
 class LoadFailedError(RuntimeError):
     """A scenario failed in the load generator; the message is its reason."""
@@ -49,6 +57,7 @@ class Process:
     ) -> None:
         LOGS.mkdir(parents=True, exist_ok=True)
         self.name = name
+        self.ports: dict[str, int] = {}  # what a server said it listens on, by name
         self.log = open(LOGS / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             argv,
@@ -109,13 +118,18 @@ def _rss(pid: int) -> int:
 
 
 def _read_port(process: Process, timeout: float = 60) -> int:
+    """The port a server says it serves on; the `NAME <port>` lines before it (the
+    agent's METRICS) go to `process.ports`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
             raise RuntimeError(f"{process.name} exited; see {LOGS / process.name}.log")
-        if line.startswith(b"PORT "):
-            return int(line.split()[1])
+        name, _, port = line.decode().strip().partition(" ")
+        if port.isdigit():
+            process.ports[name] = int(port)
+            if name == "PORT":
+                return int(port)
     raise RuntimeError(f"{process.name} did not start within {timeout} s")
 
 
@@ -157,17 +171,20 @@ def ensure_lgserver(say: Callable[[str], None]) -> Path:
     return LG_VENV / "bin" / "langgraph"
 
 
-def lgserver_versions() -> dict[str, str]:
+def versions(python: Path, names: tuple[str, ...]) -> dict[str, str]:
     code = (
-        "import importlib.metadata as m, json; print(json.dumps({n: m.version(n) for n in "
-        "('langgraph-cli', 'langgraph-api', 'langgraph-runtime-inmem', 'langgraph')}))"
+        "import importlib.metadata as m, json, sys; "
+        "print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))"
     )
-    ensure_lgserver(print)
-    out = subprocess.run(
-        [str(LG_VENV / "bin" / "python"), "-c", code], capture_output=True, check=True
-    )
+    out = subprocess.run([str(python), "-c", code, *names], capture_output=True, check=True)
     versions: dict[str, str] = json.loads(out.stdout)
     return versions
+
+
+def lgserver_versions() -> dict[str, str]:
+    ensure_lgserver(print)
+    names = ("langgraph-cli", "langgraph-api", "langgraph-runtime-inmem", "langgraph")
+    return versions(LG_VENV / "bin" / "python", names)
 
 
 @contextlib.contextmanager
@@ -176,12 +193,7 @@ def lgserver(core: int | None, port: int, jobs: int) -> Iterator[tuple[Process, 
     langgraph = ensure_lgserver(print)
     LOGS.mkdir(parents=True, exist_ok=True)
     config = LOGS / "langgraph.json"
-    graphs = {
-        "many_events": f"{ROOT}/tests/graphs.py:many_events",
-        "echo": f"{ROOT}/tests/graphs.py:echo",
-        "stamped": f"{ROOT}/bench/graphs.py:stamped",
-    }
-    config.write_text(json.dumps({"dependencies": ["."], "graphs": graphs}))
+    config.write_text(json.dumps({"dependencies": ["."], "graphs": PEER_GRAPHS}))
     p = Process(
         "lgserver",
         [
@@ -207,24 +219,32 @@ def lgserver(core: int | None, port: int, jobs: int) -> Iterator[tuple[Process, 
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(url + "/ok", p)
+        wait_http(url + "/ok", p)
         yield p, url
     finally:
         p.stop()
 
 
-def _wait_http(url: str, p: Process, timeout: float = 90) -> None:
+def wait_http(url: str, p: Process, timeout: float = 90) -> None:
     import urllib.request
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if p.proc.poll() is not None:
-            raise RuntimeError(f"LangGraph Server exited; see {LOGS}/lgserver.log")
+            raise RuntimeError(f"{p.name} exited: {log_tail(p.name)}")
         with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as answer:
             if answer.status == 200:
                 return
         time.sleep(0.25)
-    raise RuntimeError(f"LangGraph Server did not answer {url} within {timeout} s")
+    raise RuntimeError(f"{p.name} did not answer {url} within {timeout} s: {log_tail(p.name)}")
+
+
+def log_tail(name: str, lines: int = 5) -> str:
+    """The last lines of a server's log: why it stopped, for the report."""
+    with contextlib.suppress(OSError):
+        tail = (LOGS / f"{name}.log").read_text(errors="replace").strip().splitlines()[-lines:]
+        return " / ".join(tail) or f"nothing in {LOGS}/{name}.log"
+    return f"no {LOGS}/{name}.log"
 
 
 def load(

@@ -14,13 +14,15 @@ import importlib.metadata
 import json
 import os
 import platform
-import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import report_peers
 from bench.cpu import CLIENT_BOUND_SHARE
+from bench.fmt import kib, med, mib, ms, rate, ratio, spread, table, times, us
 from bench.procs import LOGS, ROOT
+from bench.report_peers import PEER_NAMES, PEERS
 
 DOC = ROOT / "docs" / "benchmarks.md"
 PLOTS = ROOT / "docs" / "bench"
@@ -123,8 +125,26 @@ CPU_LANES = {
     "first_event": "first event (1 event per run)",
     "paced": "paced, {paced_streams} × {paced_rate:g}/s",
     "ws1000": "{ws1000_streams:,} × {ws1000_rate:g}/s",
+    "peers_1": "langgraph-sdk, 1 stream",
+    "peers_20": "langgraph-sdk, 20 streams",
+    "peers_200": "langgraph-sdk, 200 streams",
+    "peers_first_event": "langgraph-sdk, first event",
+    "peers_paced": "langgraph-sdk, paced, {paced_streams} × {paced_rate:g}/s",
 }
-ROLES = ("agent", "edge", "lgserver", "client")
+# The peers' lanes have no in-process path of their own: LangGraph's cost is the same
+# graph's in the lane of the same load.
+INPROCESS_LANE = {
+    "peers_1": "throughput_1",
+    "peers_20": "throughput_20",
+    "peers_200": "throughput_200",
+    "peers_first_event": "first_event",
+    "peers_paced": "paced",
+}
+SERVERS = ("agent", "lgserver", "aegra")  # the process that runs the graphs, per lane
+
+
+def server_us(us: dict[str, float]) -> float | None:
+    return next((us[k] for k in (f"{s}_us" for s in SERVERS) if k in us), None)
 
 
 def _median_us(windows: Sequence[dict[str, Any]]) -> dict[str, float]:
@@ -142,8 +162,10 @@ def cpu_summary(r: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
     in-process path's, same lane) and the overhead ratios; `client_core` is the load
     generator's CPU per wall second, and `client_bound` says it may be what set the rate."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    for lane, paths in r.get("cpu", {}).items():
-        graph_us = _median_us(paths.get("inprocess", [])).get("client")
+    cpu = r.get("cpu", {})
+    for lane, paths in cpu.items():
+        graph_lane = cpu.get(INPROCESS_LANE.get(lane, lane), {})
+        graph_us = _median_us(graph_lane.get("inprocess", [])).get("client")
         for path, windows in paths.items():
             us = _median_us(windows)
             if not us:
@@ -154,7 +176,7 @@ def cpu_summary(r: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
             # In-process, the client is the graph: a busy core is the point, not a flag.
             bound = path != "inprocess" and bool(walls) and med(walls) >= CLIENT_BOUND_SHARE
             row["client_bound"] = bound
-            server = us.get("agent", us.get("lgserver"))
+            server = next((us[k] for k in SERVERS if k in us), None)
             if graph_us and path != "inprocess":
                 row["inprocess_us"] = graph_us
                 if server is not None:
@@ -189,18 +211,18 @@ def render_cpu(r: dict[str, Any]) -> list[str]:
     plan = r.get("plan", {})
     rows = []
     for lane, label in CPU_LANES.items():
-        for path in ORDER:
+        for path in (*ORDER, *PEERS):
             row = summary.get(lane, {}).get(path)
             if row is None:
                 continue
-            server = row.get("agent_us", row.get("lgserver_us"))
+            server = server_us(row)
             client = f"{row['client_core']:.2f}"
             if row["client_bound"]:
                 client += " ⚠ client-bound"
             rows.append(
                 [
                     _lane_label(label, plan),
-                    NAMES[path],
+                    {**NAMES, **PEER_NAMES}[path],
                     us(server),
                     us(row.get("edge_us")),
                     us(row.get("client_us")) + (" (the graph)" if path == "inprocess" else ""),
@@ -214,7 +236,7 @@ def render_cpu(r: dict[str, Any]) -> list[str]:
     head = [
         "lane",
         "path",
-        "agent (LG Server) µs",
+        "agent (or peer) µs",
         "edge µs",
         "client µs",
         "LangGraph µs",
@@ -235,16 +257,6 @@ def _lane_label(label: str, plan: dict[str, Any]) -> str:
         return label
 
 
-def us(x: float | None) -> str:
-    if x is None or x != x:
-        return "—"
-    return f"{x:.1f}" if x < 100 else f"{x:.0f}"
-
-
-def times(x: float | None) -> str:
-    return "—" if x is None or x != x else f"{x:.2f}×"
-
-
 def render_failed(r: dict[str, Any]) -> list[str]:
     failed = r.get("failed", {})
     if not failed:
@@ -259,57 +271,13 @@ def render_failed(r: dict[str, Any]) -> list[str]:
     return out
 
 
-# -- numbers → text --------------------------------------------------------------------------
-
-
-def med(values: Sequence[float]) -> float:
-    return float(statistics.median(values))
-
-
-def rate(x: float) -> str:
-    return f"{x / 1000:.1f}k" if x >= 1000 else f"{x:.0f}"
-
-
-def ms(x: float) -> str:
-    return f"{x:.1f}" if x < 100 else f"{x:.0f}"
-
-
-def kib(x: float) -> str:
-    return f"{x / 1024:.1f} KiB"
-
-
-def mib(x: float) -> str:
-    return f"{x / 2**20:.0f} MiB"
-
-
-def spread(values: Sequence[float], fmt: Callable[[float], str]) -> str:
-    """median (min–max)"""
-    if not values:
-        return "—"
-    if len(values) == 1:
-        return fmt(values[0])
-    return f"{fmt(med(values))} ({fmt(min(values))}–{fmt(max(values))})"
-
-
-def ratio(a: Sequence[float] | None, b: Sequence[float] | None) -> str:
-    if not a or not b:
-        return "—"
-    r = med(a) / med(b)
-    return f"{r:.2f}×" if r < 10 else f"{r:.0f}×"
-
-
-def table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def render(r: dict[str, Any]) -> str:
     out: list[str] = []
     m = r.get("machine", {})
     if r.get("quick"):
         out.append("**A `--quick` run: too few repeats and events to quote.**\n")
     plan = r.get("plan", {})
+    out += report_peers.render_ratios(r, cpu_summary(r))
     out += render_failed(r)
     out += render_cpu(r)
     throughput = r.get("throughput", {})
@@ -532,14 +500,18 @@ def render(r: dict[str, Any]) -> str:
         out.append(table(head, rows))
         cut = [leak[v]["cut_mid_stream"] for v in ("default", "retention_1s")]
         out.append(f"\nCalls cut before their run's end: {cut[0]:,} and {cut[1]:,}.\n")
+    out += report_peers.render_peers(r, cpu_summary(r))
+    out += report_peers.render_overload(r)
     out.append("### Machine\n")
     pkgs = ", ".join(f"{k} {v}" for k, v in m.get("packages", {}).items())
     lg = ", ".join(f"{k} {v}" for k, v in r.get("versions", {}).get("LangGraph Server", {}).items())
+    ag = ", ".join(f"{k} {v}" for k, v in r.get("versions", {}).get("Aegra", {}).items())
     out.append(
         f"{m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB, Linux "
         f"{m.get('kernel')}, Python {m.get('python')}. Glassbox at commit {m.get('commit')}; "
         f"its side: {pkgs}."
         + (f" LangGraph Server side (its own venv): {lg}." if lg else "")
+        + (f" Aegra side (its own venv): {ag}." if ag else "")
         + f" Whole run: {r.get('seconds', 0) / 60:.1f} min.\n"
     )
     return "\n".join(out)

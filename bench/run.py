@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bench import procs, report
+from bench import aegra, procs, report
 
 # Who runs where on the 2-core box. The agent service always has core 0 to itself; the
 # edge has core 1, which it shares with the load generator; LangGraph Server (one
@@ -28,7 +28,11 @@ from bench import procs, report
 AGENT_CORE, EDGE_CORE, CLIENT_CORE = 0, 1, 1
 LG_PORT = 8123
 TRANSPORTS = ("inprocess", "grpc", "ws", "sse")
-SERVER_ROLES = ("agent", "edge", "lgserver")
+SERVER_ROLES = ("agent", "edge", "lgserver", "aegra")
+# The servers of LangGraph Server's API that one client, langgraph-sdk, drives in turn.
+PEERS = ("glassbox", "lgserver", "aegra")
+# Capacity, for the overload part: the runs that would keep the agent's core this busy.
+CAPACITY_SHARE = 0.8
 PARTS = (
     "throughput",
     "first_event",
@@ -38,6 +42,8 @@ PARTS = (
     "cancel",
     "cancelled_streams",
     "lgserver",
+    "peers",
+    "overload",
 )
 
 
@@ -63,6 +69,22 @@ class Plan:
     cancelled_streams: int = 20_000
     cancelled_first: int = 1_000
     cancelled_mid: int = 10_000  # the issue's ratio is mid ÷ first; total ÷ mid shows a leak
+    peer_repeats: int = 3
+    # Fewer than the other lanes': the peers stream a few hundred to a few thousand events
+    # a second through this client, and 100,000 would take them minutes a run.
+    peer_one_stream_events: int = 10_000
+    peer_concurrent_events: int = 20_000
+    rejoin_runs: int = 20
+    rejoin_events: int = 500
+    rejoin_interval: float = 0.004  # 250 events/s: 2 s a run, cut while it streams
+    rejoin_cuts: int = 5
+    overload_probe_streams: int = 100
+    # Long beside the time the agent takes to accept the offers (each run's start costs
+    # it milliseconds of CPU): else the first runs end before the last arrive, and the
+    # bound is never reached.
+    overload_seconds: float = 15.0
+    overload_cancels: int = 10
+    overload_shed_lag: float = 0.5
 
     @classmethod
     def quick(cls) -> Plan:
@@ -83,6 +105,15 @@ class Plan:
             cancelled_streams=2_000,
             cancelled_first=100,
             cancelled_mid=1_000,
+            peer_repeats=1,
+            peer_one_stream_events=2_000,
+            peer_concurrent_events=4_000,
+            rejoin_runs=5,
+            rejoin_events=200,
+            rejoin_cuts=3,
+            overload_probe_streams=50,
+            overload_seconds=6.0,
+            overload_cancels=3,
         )
 
 
@@ -116,7 +147,7 @@ def load(
         # Their CPU clocks are read around each measured window, with the client's own.
         "pids": {k: servers[k].pid for k in SERVER_ROLES if k in servers},
         # The HTTP clients run on uvloop: less of the shared core goes to the client.
-        "uvloop": transport in ("ws", "sse", "lg"),
+        "uvloop": transport in ("ws", "sse", "lg", "sdk"),
         **spec,
     }
     return procs.load(spec, core=servers["client_core"], on_mark=on_mark)
@@ -413,12 +444,179 @@ def run_lgserver(plan: Plan, out: dict[str, Any]) -> None:
         out["lg_rss_after"] = server.rss()
 
 
+@contextlib.contextmanager
+def peer(name: str, plan: Plan) -> Iterator[dict[str, Any]]:
+    """Fresh servers of one peer for the langgraph-sdk client: Glassbox (the agent service
+    on core 0, the edge on core 1 with the client, as in the other lanes), `langgraph dev`
+    or Aegra (one process each, on core 0)."""
+    if name == "glassbox":
+        with stack("sse") as servers:  # the agent and the edge, which serves the API
+            yield servers
+    elif name == "lgserver":
+        with procs.lgserver(AGENT_CORE, LG_PORT, jobs=plan.paced_streams + 10) as (server, url):
+            yield {"target": url, "lgserver": server, "client_core": CLIENT_CORE}
+    else:
+        with aegra.aegra(AGENT_CORE) as (server, url):
+            yield {"target": url, "aegra": server, "client_core": CLIENT_CORE}
+
+
+def run_peers(plan: Plan, out: dict[str, Any], peers: tuple[str, ...] = PEERS) -> None:
+    """The same client against each server: rates, first event, latency at the paced
+    load, and cut streams re-joined. One server per peer for all of them (as the lgserver
+    part has); each measurement, and each peer's start, fails on its own."""
+    table = out.setdefault("peers", {})
+    versions = out.setdefault("versions", {})
+
+    def measure_peer(name: str) -> None:
+        table.pop(name, None)  # an earlier run's numbers for it are not this run's
+        for lane in ("peers_1", "peers_20", "peers_200", "peers_first_event", "peers_paced"):
+            out.get("cpu", {}).get(lane, {}).pop(name, None)
+        if name == "lgserver":
+            versions["LangGraph Server"] = procs.lgserver_versions()
+        elif name == "aegra":
+            versions["Aegra"] = aegra.aegra_versions()
+        say(f"peers: langgraph-sdk against {name}")
+        here: dict[str, Any] = {}
+        table[name] = here
+        with peer(name, plan) as servers:
+            load("sdk", servers, scenario="warmup")
+            for streams in (1, 20, 200):
+                isolated(
+                    out,
+                    f"peers/{name}/throughput/{streams}",
+                    functools.partial(throughput, servers, here, streams),
+                )
+            isolated(out, f"peers/{name}/first_event", functools.partial(first, servers, here))
+            isolated(out, f"peers/{name}/paced", functools.partial(paced, servers, here))
+            isolated(out, f"peers/{name}/rejoin", functools.partial(rejoin, servers, here))
+
+    def throughput(servers: dict[str, Any], here: dict[str, Any], streams: int) -> None:
+        count = (
+            plan.peer_one_stream_events if streams == 1 else plan.peer_concurrent_events // streams
+        )
+        say(f"  throughput: {streams} streams × {count} events")
+        runs = load(
+            "sdk",
+            servers,
+            scenario="throughput",
+            streams=streams,
+            count=count,
+            repeats=plan.peer_repeats,
+        )
+        here.setdefault("throughput", {})[str(streams)] = [r["events_per_s"] for r in runs]
+        keep_cpu(out, f"peers_{streams}", name_of(servers), runs)
+
+    def first(servers: dict[str, Any], here: dict[str, Any]) -> None:
+        say("  time to first event")
+        result = load("sdk", servers, scenario="first_event", repeats=plan.lg_ttfe_repeats)
+        here["first_event_ms"] = result["ms"]
+        keep_cpu(out, "peers_first_event", name_of(servers), [result])
+
+    def paced(servers: dict[str, Any], here: dict[str, Any]) -> None:
+        say(f"  paced: {plan.paced_streams} streams × {plan.paced_rate:g}/s")
+        runs = load(
+            "sdk",
+            servers,
+            scenario="paced",
+            streams=plan.paced_streams,
+            rate=plan.paced_rate,
+            seconds=plan.paced_seconds,
+            repeats=1,
+        )
+        here["paced"] = [{k: v for k, v in r.items() if k != "cpu"} for r in runs]
+        keep_cpu(out, "peers_paced", name_of(servers), runs)
+
+    def rejoin(servers: dict[str, Any], here: dict[str, Any]) -> None:
+        say(f"  {plan.rejoin_runs} streams cut {plan.rejoin_cuts} times each and re-joined")
+        here["rejoin"] = load(
+            "sdk",
+            servers,
+            scenario="rejoin",
+            runs=plan.rejoin_runs,
+            count=plan.rejoin_events,
+            interval=plan.rejoin_interval,
+            cuts=plan.rejoin_cuts,
+        )
+
+    for name in peers:
+        isolated(out, f"peers/{name}", functools.partial(measure_peer, name))
+
+
+def name_of(servers: dict[str, Any]) -> str:
+    """Which peer a set of servers is (the CPU tables' path)."""
+    return next((k for k in ("lgserver", "aegra") if k in servers), "glassbox")
+
+
+def run_overload(plan: Plan, out: dict[str, Any]) -> None:
+    """Capacity first: the agent's CPU share under a probe of paced gRPC streams, scaled
+    to CAPACITY_SHARE of its core. Then an agent bounded at that many runs, with half as
+    many allowed to queue, is offered twice as many at once."""
+    result: dict[str, Any] = {}
+    out["overload"] = result
+    streams, rate = plan.overload_probe_streams, plan.paced_rate
+
+    def capacity() -> None:
+        say(f"overload: capacity, from {streams} gRPC streams × {rate:g}/s")
+        with stack("grpc") as servers:
+            warm("grpc", servers)
+            (probe,) = load(
+                "grpc",
+                servers,
+                scenario="paced",
+                streams=streams,
+                rate=rate,
+                seconds=plan.paced_seconds,
+                repeats=1,
+            )
+        share = probe["cpu"]["cpu_s"]["agent"] / probe["cpu"]["wall_s"]
+        result["probe"] = {"streams": streams, "agent_cores": share, "p99_ms": probe["p99_ms"]}
+        result["capacity"] = max(2, int(streams * CAPACITY_SHARE / share))
+
+    def at_twice() -> None:
+        bound = result["capacity"]
+        queue = max(1, bound // 2)
+        offered = 2 * bound
+        say(f"overload: {offered} runs offered to an agent bounded at {bound} (+{queue} queued)")
+        extra: tuple[str, ...] = ("--max-running-runs", str(bound), "--max-queued-runs", str(queue))
+        extra += ("--shed-lag", str(plan.overload_shed_lag), "--metrics")
+        with (
+            procs.agent(AGENT_CORE, extra=extra) as (agent, target),
+            procs.edge(target, EDGE_CORE) as (_edge, url),
+        ):
+            warm("grpc", {"target": target, "client_core": CLIENT_CORE})
+            run = procs.load(
+                {
+                    "scenario": "overload",
+                    "target": target,
+                    "offered": offered,
+                    "rate": rate,
+                    "seconds": plan.overload_seconds,
+                    "metrics_port": agent.ports["METRICS"],
+                    "max_queued": queue,
+                    "edge_url": url,
+                    "cancels": plan.overload_cancels,
+                },
+                core=CLIENT_CORE,
+            )
+        result["run"] = {
+            "max_running": bound,
+            "max_queued": queue,
+            "shed_lag_s": plan.overload_shed_lag,
+            **run,
+        }
+
+    isolated(out, "overload/capacity", capacity)
+    if "capacity" in result:
+        isolated(out, "overload/2x", at_twice)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run: does it all work")
     parser.add_argument("--only", action="append", choices=PARTS, help="run only these parts")
     parser.add_argument("--report", action="store_true", help="only re-render the report")
     parser.add_argument("--no-lgserver", action="store_true", help="skip LangGraph Server")
+    parser.add_argument("--peer", action="append", choices=PEERS, help="peers: only these servers")
     args = parser.parse_args()
     # A --quick run checks the harness: its numbers never replace a full run's.
     results = report.QUICK_RESULTS if args.quick else report.RESULTS
@@ -431,6 +629,7 @@ def main() -> int:
         return 0
     plan = Plan.quick() if args.quick else Plan()
     parts = args.only or [p for p in PARTS if not (args.no_lgserver and p == "lgserver")]
+    peers = tuple(args.peer or [p for p in PEERS if not (args.no_lgserver and p == "lgserver")])
     out: dict[str, Any] = report.load_results(results) if args.only else {}
     out["machine"] = report.machine()
     out["plan"] = vars(plan)
@@ -445,6 +644,8 @@ def main() -> int:
         "cancel": lambda: run_cancel(plan, out, TRANSPORTS),
         "cancelled_streams": lambda: run_cancelled_streams(plan, out),
         "lgserver": lambda: run_lgserver(plan, out),
+        "peers": lambda: run_peers(plan, out, peers),
+        "overload": lambda: run_overload(plan, out),
     }
     for part in parts:
         isolated(out, part, runners[part])

@@ -1,12 +1,15 @@
 """The servers under test, each started in a process of its own (`python -m bench.servers`).
 
     agent --graph NAME=MODULE:ATTR …   what `glassbox agent --database memory --no-demo`
-                                       runs (serve_agent), on an ephemeral port
+                                       runs (serve_agent), on an ephemeral port; the
+                                       overload flags as the command has them, and
+                                       --metrics for Prometheus' endpoint on another one
     edge --agent HOST:PORT             what `glassbox edge --no-auth` runs (serve_edge), with
                                        the per-IP connection and rate limits lifted: every
                                        simulated browser comes from 127.0.0.1
 
-Each prints `PORT <n>` once it serves, then runs until SIGTERM. Both run on the stock
+Each prints `PORT <n>` once it serves (the agent with --metrics `METRICS <n>` before it),
+then runs until SIGTERM. Both run on the stock
 asyncio loop, as the `glassbox` command does.
 """
 
@@ -18,6 +21,7 @@ import contextlib
 import resource
 import signal
 import sys
+from typing import Any
 
 from glassbox import gc_tuning, logs
 
@@ -42,6 +46,16 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def admission(args: argparse.Namespace) -> dict[str, Any]:
+    """The admission settings given on the command line, by AgentConfig's names."""
+    given = {
+        "max_running_runs": args.max_running_runs,
+        "max_queued_runs": args.max_queued_runs,
+        "shed_lag_s": args.shed_lag,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
 async def _serve(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -62,10 +76,14 @@ async def _serve(args: argparse.Namespace) -> None:
                         grace_s=1.0,
                         log_level=args.log_level,
                         log_retention_s=args.log_retention,
+                        metrics_listen="127.0.0.1:0" if args.metrics else "",
+                        **admission(args),
                     )
                 )
             )
             port = agent.port
+            if args.metrics:
+                print(f"METRICS {agent.metrics_port}", flush=True)
         else:
             from edge.config import EdgeConfig
             from edge.server import serve_edge
@@ -97,6 +115,12 @@ def main() -> None:
         "--log-retention", type=float, default=3600.0, help="seconds the event log keeps a run"
     )
     parser.add_argument("--log-level", default="info")
+    # agent_service.admission's bounds, as `glassbox agent` takes them; unset: its defaults
+    # (not imported here: the edge's process never loads the agent's modules)
+    parser.add_argument("--max-running-runs", type=int)
+    parser.add_argument("--max-queued-runs", type=int)
+    parser.add_argument("--shed-lag", type=float)
+    parser.add_argument("--metrics", action="store_true", help="serve /metrics, say its port")
     args = parser.parse_args()
     raise_fd_limit()
     logs.configure(args.log_level, "text")

@@ -44,6 +44,7 @@ from edge import (
 from edge.config import EdgeConfig
 from edge.errors import error_response
 from edge.gateway import GrpcRunGateway, RunGateway
+from edge.langgraph_api import protocol_socket
 from edge.proxy_headers import ProxyHeadersMiddleware
 from edge.state import EdgeState
 from glassbox.errors import (
@@ -154,6 +155,9 @@ def routes(config: EdgeConfig | None = None) -> list[BaseRoute]:
     table: list[BaseRoute] = [
         WebSocketRoute("/v1/ws", ws.websocket_endpoint),
         WebSocketRoute("/chat-ws", chat_ws.chat_endpoint),
+        WebSocketRoute(
+            f"{prefix}/threads/{{thread_id}}/stream/events", protocol_socket.stream_events_socket
+        ),
         *(Route(path, _ByMethod(apps), methods=list(apps)) for path, apps in http.items()),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -116,7 +116,12 @@ class Authenticator:
         for proto in _subprotocols(conn):
             if proto.startswith(BEARER_SUBPROTOCOL_PREFIX):
                 return proto.removeprefix(BEARER_SUBPROTOCOL_PREFIX)
-        return conn.cookies.get(COOKIE, "")
+        # Headers a browser cannot set on a WebSocket, but servers' clients do (the
+        # LangGraph SDKs send x-api-key on their v2 socket's handshake).
+        scheme, _, token = conn.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+        return conn.headers.get(API_KEY_HEADER, "").strip() or conn.cookies.get(COOKIE, "")
 
 
 def refuse_token_in_url(conn: HTTPConnection) -> None:

@@ -174,6 +174,12 @@ class Socket:
         """Queue one frame that is JSON text already (forwarded, not encoded here)."""
         self._put((text,))
 
+    def send_texts(self, texts: Iterable[str]) -> None:
+        """Queue frames of JSON text from one upstream batch (they count once, as below)."""
+        batch = tuple(texts)
+        if batch:
+            self._put(batch)
+
     def send_all(self, frames: Iterable[dict[str, Any]]) -> None:
         """Queue frames made from one upstream batch: they count once against the bound,
         as one batch is one frame on protocols that forward batches whole."""

@@ -257,6 +257,23 @@ class AgentClient:
         first_batch = cast(api.JoinRunResponse, first).events
         return cast(api.JoinRunResponse, first).status, _batches(call, first_batch)
 
+    async def join_thread(
+        self, thread_id: str, *, after_thread_seq: int = 0, latest_run: bool = False
+    ) -> AsyncGenerator[api.JoinThreadResponse, None]:
+        """Every run of a thread end to end from a position (or its latest run), then each
+        new run: responses as they travel, each a run's events with their thread offset."""
+        request = api.JoinThreadRequest(
+            thread_id=thread_id, after_thread_seq=after_thread_seq, latest_run=latest_run
+        )
+        call = self.stub.JoinThread(request, metadata=self.metadata)
+        try:
+            while (response := await call.read()) is not grpc.aio.EOF:
+                yield cast(api.JoinThreadResponse, response)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+        finally:
+            call.cancel()
+
     def session(self) -> Session:
         return Session(self.stub.Session(metadata=self.metadata))
 

@@ -60,7 +60,6 @@ def agent_config(database: str, **overrides: Any) -> AgentConfig:
     return AgentConfig(**settings)
 
 
-
 @contextlib.asynccontextmanager
 async def own_database(postgres_url: str, prefix: str) -> AsyncIterator[str]:
     """A database of the caller's own, dropped after. Every replica on a database ends the
@@ -73,6 +72,7 @@ async def own_database(postgres_url: str, prefix: str) -> AsyncIterator[str]:
             yield urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
         finally:
             await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
 
 @pytest.fixture(params=BACKENDS)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:

@@ -123,9 +123,7 @@ async def test_message_partials_carry_the_message_so_far(client: AgentClient) ->
 
     deltas = of_kind(events, "message_delta")
     partials = [loads(d.partial_json)["content"] for d in deltas]
-    assert partials == [
-        "".join(d.token for d in deltas[: i + 1]) for i in range(len(deltas))
-    ]
+    assert partials == ["".join(d.token for d in deltas[: i + 1]) for i in range(len(deltas))]
     assert partials[-1] == "You said: hello there"
     assert not any(d.chunk_json for d in deltas)
 

@@ -1,5 +1,6 @@
 """The benchmark harness's own code paths on a few hundred events: every path a stream can
-take (in-process, gRPC, the edge's WebSocket and SSE), each scenario, and the report.
+take (in-process, gRPC, the edge's WebSocket and SSE, langgraph-sdk on the edge's LangGraph
+API), each scenario (overload and cut-and-rejoined streams too), and the report.
 Correctness only (counts, order, statuses): never speed."""
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 import pytest
 
 from bench import graphs as bench_graphs
-from bench import procs, report, scenarios
+from bench import overload, procs, report, scenarios
 from bench.clients import EdgeSse, Grpc, InProcess, StreamResult, Transport, WebSocket
 from bench.cpu import Meter
+from bench.peers import LangGraphSdk, rejoin
 from bench.procs import LoadFailedError
 from bench.run import Plan, isolated
 from tests import graphs
@@ -69,6 +71,69 @@ async def test_every_scenario_on_every_path(start_stack: StackFactory, path: str
         (cancelled,) = await scenarios.cancel_latency(transport, repeats=1)
         assert cancelled["stopped_ms"] > 0
         assert cancelled["ended_ms"] > 0
+
+
+# The peers beside Glassbox each need an install of their own (minutes, and Aegra a
+# Postgres database): `python -m bench --only peers` runs them, the suite does not.
+PEERS_ELSEWHERE = "needs its own virtual environment; run by `python -m bench --only peers`"
+
+
+@pytest.mark.parametrize(
+    "peer",
+    [
+        "glassbox",
+        pytest.param(
+            "lgserver", marks=pytest.mark.skip(reason=f"LangGraph Server {PEERS_ELSEWHERE}")
+        ),
+        pytest.param("aegra", marks=pytest.mark.skip(reason=f"Aegra {PEERS_ELSEWHERE}")),
+    ],
+)
+async def test_the_sdk_lanes(start_stack: StackFactory, peer: str) -> None:
+    async with (
+        start_stack(agent={"graphs": BENCH_GRAPHS}) as stack,
+        LangGraphSdk(stack.url) as sdk,
+    ):
+        run = await scenarios.throughput(sdk, streams=3, count=200)  # checks 0..199 in order
+        assert run["events"] == 600
+        firsts = await scenarios.first_event(sdk, repeats=2)
+        assert len(firsts["ms"]) == 2
+        paced = await scenarios.paced(sdk, streams=2, rate=200, seconds=0.1)
+        assert paced["events"] == 40
+        cut = await rejoin(sdk, runs=2, count=60, interval=0.005, cuts=3)
+        assert (cut["cuts"], cut["joins"], cut["joins_without_id"]) == (6, 6, 0)
+        assert (cut["lost"], cut["doubled"], cut["out_of_order"]) == (0, 0, 0)
+        assert cut["failed_runs"] == 0
+
+
+async def test_overload_admits_queues_and_refuses(start_stack: StackFactory) -> None:
+    bounded = {"max_running_runs": 2, "max_queued_runs": 1, "metrics_listen": "127.0.0.1:0"}
+    async with start_stack(agent={"graphs": BENCH_GRAPHS, **bounded}) as stack:
+        result = await overload.overload(
+            stack.agent.target,
+            offered=6,
+            rate=20,
+            seconds=1.5,  # long beside six calls' arrival: the bound is reached
+            metrics_port=stack.agent.metrics_port,
+            max_queued=1,
+            edge_url=stack.url,
+            cancels=1,
+            http_probes=2,
+        )
+    # two run at once, one waits for a slot, three are refused; the probes through the
+    # edge's SSE, sent while the queue is full, are refused with 503 and Retry-After
+    assert (result["ran"], result["queued"], result["refused"]) == (3, 1, 3)
+    assert result["refused_by_reason"] == {"lagging": 0, "queue_full": 5}
+    assert result["retry_after_s"] == ["1"]
+    assert [(p["status"], p["retry_after"]) for p in result["http_probes"]] == [(503, "1")] * 2
+    assert result["completed"] + result["cancelled"] == 3
+    assert result["cancelled"] <= 1
+    assert result["wrong_streams"] == 0
+    assert result["state_ms"]["n"] > 0
+    assert result["control_failed"] == 0
+    assert result["admitted_peak"] == 2
+    text = report.render({"plan": vars(Plan()), "overload": {"capacity": 2, "run": {
+        **result, "max_running": 2, "max_queued": 1, "shed_lag_s": 0.5}}})  # fmt: skip
+    assert "| 6 | 2 | 1 | 3 (queue_full 5; Retry-After 1 s) |" in text
 
 
 async def test_cancelled_grpc_streams(start_stack: StackFactory) -> None:
@@ -259,3 +324,53 @@ def test_report_renders_every_section() -> None:
     assert "1.00\N{MULTIPLICATION SIGN}" in text  # each path ÷ in-process and LangGraph Server
     assert latency["p50_ms"] == 2.0
     assert latency["p99_ms"] == 50.0
+
+
+def test_report_renders_the_peers_and_the_ratios() -> None:
+    latency = scenarios.latency_summary([1.0, 2.0, 3.0, 50.0], streams=2, events=4)
+    rejoined = {
+        "events": 100,
+        "cuts": 10,
+        "joins": 10,
+        "joins_without_id": 0,
+        "lost": 0,
+        "doubled": 2,
+        "out_of_order": 0,
+        "runs_with_loss": 0,
+        "runs_with_doubles": 1,
+        "errors": [],
+        "failed_runs": 0,
+    }
+    peer = {
+        "throughput": {s: [400.0] for s in ("1", "20", "200")},
+        "first_event_ms": [100.0],
+        "paced": [latency],
+        "rejoin": rejoined,
+    }
+    results: dict[str, Any] = {
+        "plan": vars(Plan()),
+        "throughput": {s: {"inprocess": [10_000.0], "grpc": [5_000.0]} for s in ("1", "200")},
+        "peers": {"glassbox": {**peer, "throughput": {s: [4000.0] for s in ("1", "20", "200")},
+                               "rejoin": {**rejoined, "doubled": 0}}, "lgserver": peer},
+        "failed": {"peers/aegra": "PeerUnavailableError: aegra-api needs Python >= 3.12"},
+        "cpu": {
+            "throughput_1": {"inprocess": [window(1000, client=0.01)],
+                             "grpc": [window(1000, agent=0.02, client=0.01)]},
+            "peers_1": {"glassbox": [window(1000, agent=0.02, edge=0.01, client=0.02)],
+                        "lgserver": [window(1000, lgserver=0.3, client=0.1)]},
+        },
+    }  # fmt: skip
+    text = report.render(results)
+    x = "\N{MULTIPLICATION SIGN}"
+    # gRPC: half in-process's rate, twice LangGraph's CPU per event (20 µs ÷ 10 µs)
+    assert f"| gRPC `StreamRun` (agent) | 0.50{x} | 0.50{x} | 2.00{x} |" in text
+    # Glassbox ÷ LangGraph Server through the same client: ten times the rate; Aegra failed
+    assert f"| events/s, 1 stream | 4.0k | 400 | FAILED | 10{x} | — |" in text
+    assert f"| servers' CPU-µs per event, 1 stream | 30.0 | 300 | FAILED | 0.10{x} | — |" in text
+    assert "| events lost / doubled on re-join | 0 / 0 | 0 / 2 | FAILED |" in text
+    assert "**FAILED** peers/aegra | PeerUnavailableError: aegra-api needs Python >= 3.12" in text
+    assert (
+        "| LangGraph Server (`langgraph dev`) | 100 | 10 (0 without an id) | 0 (0 runs) |" in text
+    )
+    # the peers' lanes read LangGraph's own cost from the same load's in-process lane
+    assert report.cpu_summary(results)["peers_1"]["glassbox"]["inprocess_us"] == 10.0

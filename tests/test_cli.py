@@ -74,6 +74,10 @@ def test_bad_agent_settings_are_named_with_their_fix(tmp_path: Path, busy_port: 
         (("--database", "mysql://x"), "mysql"),
         (("--tls-cert", str(cert)), "--tls-key"),
         (("--listen", f"127.0.0.1:{busy_port}"), "is the port in use?"),
+        (
+            ("--listen", "127.0.0.1:0", "--metrics-listen", f"127.0.0.1:{busy_port}"),
+            f"cannot serve metrics on 127.0.0.1:{busy_port}",
+        ),
     ]
     for args, message in cases:
         refused(glassbox("agent", "--database", "memory", *args), message)

@@ -126,8 +126,7 @@ TABLE: dict[str, ev.RunEvent] = {
 # Rendered by the edge before this change (see the module docstring).
 GOLDEN: dict[str, bytes] = {
     "no_payload": (
-        b'{"run_id":"","thread_id":"","epoch":"","seq":0,"ns":[],"time'
-        b'":0,"type":"unknown"}'
+        b'{"run_id":"","thread_id":"","epoch":"","seq":0,"ns":[],"time":0,"type":"unknown"}'
     ),
     "run_started": (
         b'{"run_id":"run-1","thread_id":"thread-1","epoch":"ep0","seq"'
@@ -147,7 +146,7 @@ GOLDEN: dict[str, bytes] = {
     "values_empty": (
         b'{"run_id":"run-1","thread_id":"thread-1","epoch":"ep0","seq"'
         b':7,"ns":[],"time":1764000000123,"type":"values","values":nul'
-        b'l}'
+        b"l}"
     ),
     "updates_subgraph": (
         b'{"run_id":"r","thread_id":"","epoch":"","seq":18446744073709'
@@ -198,7 +197,7 @@ GOLDEN: dict[str, bytes] = {
     "custom": (
         b'{"run_id":"run-1","thread_id":"thread-1","epoch":"ep0","seq"'
         b':7,"ns":[],"time":1764000000123,"type":"custom","data":12345'
-        b'678901234567890123456789}'
+        b"678901234567890123456789}"
     ),
     "custom_empty": (
         b'{"run_id":"run-1","thread_id":"thread-1","epoch":"ep0","seq"'

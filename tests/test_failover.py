@@ -103,6 +103,7 @@ async def own_postgres(postgres_url: str) -> AsyncIterator[str]:
     async with own_database(postgres_url, "glassbox_failover") as url:
         yield url
 
+
 @pytest.fixture
 async def survivor(
     start_agent: AgentFactory, own_postgres: str, redis_url: str

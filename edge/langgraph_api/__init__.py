@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from edge.endpoints import Call, json_response
-from edge.langgraph_api import assistants, runs, threads
+from edge.langgraph_api import assistants, protocol_routes, runs, threads
 from edge.langgraph_api.route import route
 
 VERSION = "0.16.7"  # the LangGraph Server API version whose shapes this follows
@@ -60,6 +60,8 @@ HTTP: dict[str, dict[str, ASGIApp]] = {
     f"{T}/state/checkpoint": {"POST": threads.state_checkpoint},
     f"{T}/state/{{checkpoint_id}}": {"GET": threads.state_at},
     f"{T}/history": {"GET": threads.history_get, "POST": threads.history},
+    f"{T}/commands": {"POST": protocol_routes.command},  # the v2 protocol
+    f"{T}/stream/events": {"POST": protocol_routes.stream_events},
     f"{T}/runs": {"GET": runs.list_runs, "POST": runs.create},
     f"{T}/runs/stream": {"POST": runs.stream_run},
     f"{T}/runs/wait": {"POST": runs.wait_run},

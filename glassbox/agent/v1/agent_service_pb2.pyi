@@ -415,6 +415,78 @@ class JoinRunResponse(_message.Message):
 Global___JoinRunResponse: _TypeAlias = JoinRunResponse  # noqa: Y015
 
 @_typing.final
+class JoinThreadRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    THREAD_ID_FIELD_NUMBER: _builtins.int
+    AFTER_THREAD_SEQ_FIELD_NUMBER: _builtins.int
+    LATEST_RUN_FIELD_NUMBER: _builtins.int
+    thread_id: _builtins.str
+    after_thread_seq: _builtins.int
+    """The runs of a thread run one after another, so its positions are their logs laid end
+    to end: an event is at the sum of the earlier runs' last seq plus its own seq. The
+    stream starts with the run that holds the position after this one (0: the first run),
+    sent from that run's first event so a reader translating per run can rebuild what it
+    needs; positions up to after_thread_seq are the reader's to drop.
+    """
+    latest_run: _builtins.bool
+    """Start with the thread's current run instead, from its first event: the latest run if
+    it is going on or paused at interrupts; after a run that ended otherwise, with the
+    next run. after_thread_seq is then ignored.
+    """
+    def __init__(
+        self,
+        *,
+        thread_id: _builtins.str = ...,
+        after_thread_seq: _builtins.int = ...,
+        latest_run: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_thread_seq", b"after_thread_seq", "latest_run", b"latest_run", "thread_id", b"thread_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JoinThreadRequest: _TypeAlias = JoinThreadRequest  # noqa: Y015
+
+@_typing.final
+class JoinThreadResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    THREAD_SEQ_OFFSET_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    thread_seq_offset: _builtins.int
+    """The thread position of this run's seq 0: an event is at thread_seq_offset + seq."""
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[_events_pb2.RunEvent]:
+        """Events of one run, in order. The first message has none: its thread_seq_offset is
+        the position the stream starts after (a reader knows what it covers before any run
+        writes).
+        """
+
+    @_builtins.property
+    def status(self) -> Global___JoinStatus:
+        """Set, with no events, when a run's log could no longer replay it (expired or lost):
+        what it held is missing from the stream, which goes on with the next run.
+        """
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[_events_pb2.RunEvent] | None = ...,
+        thread_seq_offset: _builtins.int = ...,
+        status: Global___JoinStatus | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "status", b"status", "thread_seq_offset", b"thread_seq_offset"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JoinThreadResponse: _TypeAlias = JoinThreadResponse  # noqa: Y015
+
+@_typing.final
 class JoinStatus(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

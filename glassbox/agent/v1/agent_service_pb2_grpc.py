@@ -48,6 +48,11 @@ class AgentServiceStub:
                 request_serializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.JoinRunRequest.SerializeToString,
                 response_deserializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.JoinRunResponse.FromString,
                 _registered_method=True)
+        self.JoinThread = channel.unary_stream(
+                '/glassbox.agent.v1.AgentService/JoinThread',
+                request_serializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.JoinThreadRequest.SerializeToString,
+                response_deserializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.JoinThreadResponse.FromString,
+                _registered_method=True)
         self.Session = channel.stream_stream(
                 '/glassbox.agent.v1.AgentService/Session',
                 request_serializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.SessionRequest.SerializeToString,
@@ -141,6 +146,15 @@ class AgentServiceServicer:
 
     def JoinRun(self, request, context):
         """Replays a run's events after a cursor, then follows the live tail.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def JoinThread(self, request, context):
+        """Every run of a thread laid end to end, then each new run as it starts, on any
+        replica: a thread-scoped stream (LangGraph's v2 `stream/events`). It ends only when
+        the caller leaves, or with NOT_FOUND when the thread is deleted.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -255,6 +269,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.JoinRun,
                     request_deserializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.JoinRunRequest.FromString,
                     response_serializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.JoinRunResponse.SerializeToString,
+            ),
+            'JoinThread': grpc.unary_stream_rpc_method_handler(
+                    servicer.JoinThread,
+                    request_deserializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.JoinThreadRequest.FromString,
+                    response_serializer=glassbox_dot_agent_dot_v1_dot_agent__service__pb2.JoinThreadResponse.SerializeToString,
             ),
             'Session': grpc.stream_stream_rpc_method_handler(
                     servicer.Session,
@@ -390,6 +409,33 @@ class AgentService:
             '/glassbox.agent.v1.AgentService/JoinRun',
             glassbox_dot_agent_dot_v1_dot_agent__service__pb2.JoinRunRequest.SerializeToString,
             glassbox_dot_agent_dot_v1_dot_agent__service__pb2.JoinRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def JoinThread(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/glassbox.agent.v1.AgentService/JoinThread',
+            glassbox_dot_agent_dot_v1_dot_agent__service__pb2.JoinThreadRequest.SerializeToString,
+            glassbox_dot_agent_dot_v1_dot_agent__service__pb2.JoinThreadResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,11 @@ class AgentServiceStub:
     """Starts a run (or resumes an interrupted one) and streams its events until it ends."""
     JoinRun: _grpc.UnaryStreamMultiCallable[_agent_service_pb2.JoinRunRequest, _agent_service_pb2.JoinRunResponse]
     """Replays a run's events after a cursor, then follows the live tail."""
+    JoinThread: _grpc.UnaryStreamMultiCallable[_agent_service_pb2.JoinThreadRequest, _agent_service_pb2.JoinThreadResponse]
+    """Every run of a thread laid end to end, then each new run as it starts, on any
+    replica: a thread-scoped stream (LangGraph's v2 `stream/events`). It ends only when
+    the caller leaves, or with NOT_FOUND when the thread is deleted.
+    """
     Session: _grpc.StreamStreamMultiCallable[_agent_service_pb2.SessionRequest, _agent_service_pb2.SessionResponse]
     """Many runs on one stream, with interrupts answered in-band."""
     CancelRun: _grpc.UnaryUnaryMultiCallable[_agent_service_pb2.CancelRunRequest, _agent_service_pb2.CancelRunResponse]
@@ -78,6 +83,11 @@ class AgentServiceAsyncStub(AgentServiceStub):
     """Starts a run (or resumes an interrupted one) and streams its events until it ends."""
     JoinRun: _aio.UnaryStreamMultiCallable[_agent_service_pb2.JoinRunRequest, _agent_service_pb2.JoinRunResponse]  # type: ignore[assignment]
     """Replays a run's events after a cursor, then follows the live tail."""
+    JoinThread: _aio.UnaryStreamMultiCallable[_agent_service_pb2.JoinThreadRequest, _agent_service_pb2.JoinThreadResponse]  # type: ignore[assignment]
+    """Every run of a thread laid end to end, then each new run as it starts, on any
+    replica: a thread-scoped stream (LangGraph's v2 `stream/events`). It ends only when
+    the caller leaves, or with NOT_FOUND when the thread is deleted.
+    """
     Session: _aio.StreamStreamMultiCallable[_agent_service_pb2.SessionRequest, _agent_service_pb2.SessionResponse]  # type: ignore[assignment]
     """Many runs on one stream, with interrupts answered in-band."""
     CancelRun: _aio.UnaryUnaryMultiCallable[_agent_service_pb2.CancelRunRequest, _agent_service_pb2.CancelRunResponse]  # type: ignore[assignment]
@@ -124,6 +134,17 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_agent_service_pb2.JoinRunResponse], _abc.AsyncIterator[_agent_service_pb2.JoinRunResponse]]:
         """Replays a run's events after a cursor, then follows the live tail."""
+
+    @_abc_1.abstractmethod
+    def JoinThread(
+        self,
+        request: _agent_service_pb2.JoinThreadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_agent_service_pb2.JoinThreadResponse], _abc.AsyncIterator[_agent_service_pb2.JoinThreadResponse]]:
+        """Every run of a thread laid end to end, then each new run as it starts, on any
+        replica: a thread-scoped stream (LangGraph's v2 `stream/events`). It ends only when
+        the caller leaves, or with NOT_FOUND when the thread is deleted.
+        """
 
     @_abc_1.abstractmethod
     def Session(

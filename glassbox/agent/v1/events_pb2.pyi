@@ -231,7 +231,9 @@ class RunStarted(_message.Message):
     def stream_modes(self) -> _containers.RepeatedScalarFieldContainer[Global___StreamMode.ValueType]: ...
     @_builtins.property
     def answered_interrupt_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """The interrupt ids a resume run answers."""
+        """The interrupts a resume run answers, by id (empty when not resuming, or when resuming
+        with LangGraph's own Command, which LangGraph judges).
+        """
 
     def __init__(
         self,
