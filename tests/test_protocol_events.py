@@ -1,5 +1,6 @@
 """The v2 protocol translator (`edge.langgraph_api.protocol_events`) on real runs: graphs
-run by a real agent service, their RunEvents collected with the client, then translated.
+(`tests.graphs`, `tests.v2_graphs`) run by a real agent service, their RunEvents collected
+with the client, then translated.
 
 Every translation is done twice, the second time from the events' wire bytes, and must
 come out byte for byte the same (the stream derives event ids from the position). A few
@@ -11,250 +12,42 @@ of the log.
 from __future__ import annotations
 
 import json
-import operator
-from collections.abc import AsyncIterator, Sequence
-from typing import Annotated, Any
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langchain_core.messages.ai import UsageMetadata
-from langchain_core.messages.tool import ToolCall
-from langchain_core.tools import tool
-from langgraph.config import get_stream_writer
-from langgraph.graph import END, START, MessagesState, StateGraph
-from langgraph.prebuilt import ToolNode, ToolRuntime, tools_condition
-from langgraph.types import Send, interrupt
-from typing_extensions import TypedDict
 
-from agent_service.scripted_model import ScriptedChatModel
-from edge.langgraph_api.protocol_events import ProtocolEvent, RunTranslator
 from glassbox.agent.v1 import events_pb2
 from glassbox.client import AgentClient, resume_command
 from glassbox.names import STREAM_MODES
 from tests.agent_harness import TEST_GRAPHS, AgentFactory, collect, ended, of_kind
 from tests.graphs import FAILURE_MESSAGE, SLOW_SENTENCE
+from tests.protocol_checks import (
+    MODES,
+    NO_TASKS,
+    Modes,
+    Translated,
+    blocks,
+    data,
+    json_of,
+    lifecycles,
+    messages,
+    of,
+    run,
+    text_of,
+    translate,
+)
+from tests.v2_graphs import ANSWER, NAMES, NOTE, PREAMBLE, THOUGHT, USAGE
 
 RunEvent = events_pb2.RunEvent
 Phase = events_pb2.ToolCallEvent.Phase
-Modes = tuple[events_pb2.StreamMode.ValueType, ...]
-# Every mode a v2 run asks for, and debug: translated to nothing, but in the log.
-MODES: Modes = tuple(m for name, m in STREAM_MODES.items() if name != "events")
-# Without tasks, subgraphs end with their node's update, or with the run.
-NO_TASKS: Modes = tuple(m for m in MODES if m != STREAM_MODES["tasks"])
-
-# --- graphs this module hosts beside the shared ones ----------------------------------
-
-THOUGHT = "First, think. "
-PREAMBLE = "I'll look that up."
-ANSWER = "All done: both tools reported back."
-USAGE: UsageMetadata = {"input_tokens": 7, "output_tokens": 5, "total_tokens": 12}
-
-
-@tool
-def lookup(query: str, runtime: ToolRuntime) -> str:
-    """Look something up, streaming progress as it goes."""
-    runtime.emit_output_delta("looking… ")
-    runtime.emit_output_delta({"pages": 2})  # not a string: it streams as its JSON text
-    return f"found {query}"
-
-
-@tool
-def explode(reason: str) -> str:
-    """Fail, always."""
-    raise ValueError(f"exploded: {reason}")
-
-
-def _respond(messages: list[BaseMessage]) -> AIMessage:
-    if isinstance(messages[-1], ToolMessage):
-        return AIMessage(ANSWER)
-    return AIMessage(
-        [{"type": "reasoning", "reasoning": THOUGHT}, {"type": "text", "text": PREAMBLE}],
-        tool_calls=[
-            ToolCall(name="lookup", args={"query": "streams"}, id=None),
-            ToolCall(name="explode", args={"reason": "on purpose", "n": [1, 2]}, id=None),
-        ],
-        usage_metadata=USAGE,
-    )
-
-
-_model = ScriptedChatModel(responder=_respond)
-
-
-async def _agent(state: MessagesState) -> dict[str, Any]:
-    return {"messages": [await _model.ainvoke(state["messages"])]}
-
-
-def _note(state: MessagesState) -> dict[str, Any]:
-    return {"messages": [HumanMessage("noted: go ahead", id="note-1")]}
-
-
-# A tool-calling agent: a node's human message, reasoning and text and two tool calls in
-# one reply (with usage), a tool that streams output, a tool that fails, a final answer.
-v2_agent = (
-    StateGraph(MessagesState)
-    .add_node("note", _note)
-    .add_node("agent", _agent)
-    .add_node("tools", ToolNode([lookup, explode], handle_tool_errors=True))
-    .add_edge(START, "note")
-    .add_edge("note", "agent")
-    .add_conditional_edges("agent", tools_condition, ["tools", END])
-    .add_edge("tools", "agent")
-    .compile(name="v2_agent")
-)
-
-
-class DeepInput(TypedDict):
-    ask: bool
-
-
-class DeepState(DeepInput):
-    trail: Annotated[list[str], operator.add]
-
-
-def _deepest(state: DeepState) -> dict[str, Any]:
-    get_stream_writer()({"at": "deepest"})
-    answer = interrupt({"q": "deep?"}) if state["ask"] else "not asked"
-    return {"trail": [f"deepest: {answer}"]}
-
-
-def _after(state: DeepState) -> dict[str, Any]:
-    return {"trail": ["after"]}
-
-
-_inner = StateGraph(DeepState).add_node("deepest", _deepest).add_edge(START, "deepest")
-_middle = StateGraph(DeepState).add_node("inner", _inner.compile(name="inner"))
-# Two subgraphs deep, then a node of the root's; `ask` makes the deepest node interrupt.
-v2_nested = (
-    StateGraph(DeepState, input_schema=DeepInput)
-    .add_node("middle", _middle.add_edge(START, "inner").compile(name="middle"))
-    .add_node("after", _after)
-    .add_edge(START, "middle")
-    .add_edge("middle", "after")
-    .compile(name="v2_nested")
-)
-
-
-def _fan_out(state: DeepInput) -> list[Send]:
-    return [Send("worker", {"ask": True}), Send("worker", {"ask": False})]
-
-
-# The same subgraph twice at once: one instance interrupts, the other completes.
-v2_fanout = (
-    StateGraph(DeepState, input_schema=DeepInput)
-    .add_node("worker", _inner.compile(name="worker"))
-    .add_conditional_edges(START, _fan_out, ["worker"])
-    .compile(name="v2_fanout")
-)
-
-HOSTED = [
-    *TEST_GRAPHS,
-    *(f"{g}=tests.test_protocol_events:{g}" for g in ("v2_agent", "v2_nested", "v2_fanout")),
-]
+HOSTED = [*TEST_GRAPHS, *(f"{name}=tests.v2_graphs:{name}" for name in NAMES)]
 
 
 @pytest.fixture
 async def client(start_agent: AgentFactory) -> AsyncIterator[AgentClient]:
     async with start_agent("memory", graphs=HOSTED) as agent, AgentClient(agent.target) as c:
         yield c
-
-
-async def run(
-    client: AgentClient, modes: Modes = MODES, *, chunks: bool = True, **request: Any
-) -> list[RunEvent]:
-    """A run's events as the v2 stream asks for them: chunks, subgraphs, every mode."""
-    ask = client.run_request(stream_modes=modes, subgraphs=True, message_chunks=chunks, **request)
-    return [event for batch in [b async for b in client.stream_run_batches(ask)] for event in batch]
-
-
-# --- reading the translation ---------------------------------------------------------
-
-Translated = list[tuple[int, ProtocolEvent]]  # each v2 event with the seq it came from
-
-
-def translate(events: Sequence[RunEvent], graph: str) -> Translated:
-    """The run's v2 events, after checking that a replay from the wire bytes gives the
-    same ones, byte for byte, in the same order."""
-
-    def once(log: Sequence[RunEvent]) -> Translated:
-        translator = RunTranslator(graph)
-        return [(e.seq, p) for e in log for p in translator.translate(e)]
-
-    out = once(events)
-    assert once([RunEvent.FromString(e.SerializeToString()) for e in events]) == out
-    for _, p in out:
-        assert p.channel == ("input" if p.method.startswith("input.") else p.method)
-    return out
-
-
-def data(event: ProtocolEvent) -> Any:
-    return json.loads(event.data)
-
-
-def of(out: Translated, method: str) -> list[ProtocolEvent]:
-    return [p for _, p in out if p.method == method]
-
-
-def lifecycles(out: Translated) -> list[tuple[tuple[str, ...], str]]:
-    return [(p.namespace, data(p)["event"]) for p in of(out, "lifecycle")]
-
-
-def messages(out: Translated) -> dict[str, list[dict[str, Any]]]:
-    """Each message's events by id, after checking the protocol's order: routed as the
-    JS client routes them (one open message per namespace and node), a message starts,
-    its blocks start, take deltas and finish one after another from index 0, and it
-    finishes (or errs) once."""
-    active: dict[tuple[tuple[str, ...], str], str] = {}
-    by_id: dict[str, list[dict[str, Any]]] = {}
-    for p in of(out, "messages"):
-        d, key = data(p), (p.namespace, p.node)
-        if d["event"] == "message-start":
-            assert key not in active, f"{d['id']} starts while {active.get(key)} is open"
-            assert d["id"] not in by_id, f"{d['id']} starts twice"
-            active[key] = d["id"]
-            by_id[d["id"]] = [d]
-            continue
-        by_id[active[key]].append(d)
-        if d["event"] in ("message-finish", "error"):
-            del active[key]
-    assert not active, f"never finished: {active}"
-    for message_id, seq in by_id.items():
-        open_index, next_index = None, 0
-        for d in seq[1:-1]:
-            if d["event"] == "content-block-start":
-                assert open_index is None, f"{message_id}: blocks interleave"
-                assert d["index"] == next_index
-                open_index, next_index = next_index, next_index + 1
-            else:
-                assert d["index"] == open_index, f"{message_id}: {d} outside its block"
-                if d["event"] == "content-block-finish":
-                    open_index = None
-        assert seq[-1]["event"] in ("message-finish", "error")
-        assert seq[-1]["event"] == "error" or open_index is None
-    return by_id
-
-
-def blocks(seq: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str, dict[str, Any]]]:
-    """A message's blocks: (start content, the deltas' text joined, finish content)."""
-    out: dict[int, list[Any]] = {}
-    for d in seq:
-        if d["event"] == "content-block-start":
-            out[d["index"]] = [d["content"], "", None]
-        elif d["event"] == "content-block-delta":
-            delta = d["delta"]
-            out[d["index"]][1] += delta.get("text") or delta.get("reasoning") or delta["args"]
-        elif d["event"] == "content-block-finish":
-            out[d["index"]][2] = d["content"]
-    return [(start, joined, finish) for start, joined, finish in out.values()]
-
-
-def json_of(field: bytes) -> Any:
-    return json.loads(field) if field else None
-
-
-def text_of(content: str | list[Any]) -> str:
-    if isinstance(content, str):
-        return content
-    return "".join(b["text"] for b in content if isinstance(b, dict) and b["type"] == "text")
 
 
 # --- real runs -----------------------------------------------------------------------
@@ -282,11 +75,7 @@ async def test_a_tool_calling_run_streams_messages_tools_and_state(client: Agent
         assert text in (PREAMBLE, ANSWER)
         finished = [finish for *_, finish in found]
         assert [b["text"] for b in finished if b["type"] == "text"] == [text]
-        calls = [
-            (start, joined, finish)
-            for start, joined, finish in found
-            if finish["type"] == "tool_call"
-        ]
+        calls = [block for block in found if block[2]["type"] == "tool_call"]
         assert len(calls) == len(whole["tool_calls"])
         for (start, joined, finish), call in zip(calls, whole["tool_calls"], strict=True):
             assert start["type"] == "tool_call_chunk"
@@ -305,7 +94,7 @@ async def test_a_tool_calling_run_streams_messages_tools_and_state(client: Agent
 
     (note,) = [m for m in complete.values() if m.role == "human"]
     assert by_id[note.message_id][0] == {"event": "message-start", "role": "human", "id": "note-1"}
-    assert [joined for _, joined, _ in blocks(by_id[note.message_id])] == ["noted: go ahead"]
+    assert [joined for _, joined, _ in blocks(by_id[note.message_id])] == [NOTE]
 
     tool_messages = [m for m in complete.values() if m.role == "tool"]
     assert len(tool_messages) == 2
@@ -403,21 +192,21 @@ async def test_parallel_interrupts_each_ask_once_and_pause_the_run(client: Agent
     resumed = await run(
         client, thread_id=events[0].thread_id, resume=resume_command(answers=answers)
     )
-    assert resumed[0].run_started.resumed
-    # The agent service names the answered interrupts on run_started: the resume
-    # announces them first, at the root, before the run is running.
-    assert list(resumed[0].run_started.answered_interrupt_ids) == list(answers)
+    started = resumed[0].run_started
+    assert started.resumed
+    assert sorted(started.answered_interrupt_ids) == sorted(answers)
     out = translate(resumed, "parallel_interrupts")
-    assert lifecycles(out) == [((), "running"), ((), "completed")]
-    started = RunEvent()
-    started.CopyFrom(resumed[0])
-    first, second = out[0][1], out[1][1]
+    # The resume names what it answers first, at the root, before the run is running.
+    first, second, *_ = [p for _, p in out]
     assert (first.method, first.channel, first.namespace) == ("input.answered", "input", ())
-    assert data(first) == {"interrupt_ids": list(answers)}
+    assert data(first) == {"interrupt_ids": list(started.answered_interrupt_ids)}
     assert data(second) == {"event": "running", "graph_name": "parallel_interrupts"}
     assert len(of(out, "input.answered")) == 1
-    started.run_started.resumed = False
-    assert not of(translate([started], "parallel_interrupts"), "input.answered")
+    assert lifecycles(out) == [((), "running"), ((), "completed")]
+    fresh = RunEvent()
+    fresh.CopyFrom(resumed[0])
+    fresh.run_started.resumed = False  # a run that answers nothing announces nothing
+    assert not of(translate([fresh], "parallel_interrupts"), "input.answered")
 
 
 @pytest.mark.parametrize("modes", [MODES, NO_TASKS], ids=["tasks", "no-tasks"])
