@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from agent_service.event_log import Cursor, EventLog, RunEvent, is_terminal
-from agent_service.statuses import RunStatus
 from agent_service.store import RunRecord, Store
 from agent_service.threads import Threads
 
@@ -81,12 +80,7 @@ def starting_point(
     """The index of the first run to send and its offset. A run is skipped only when it
     has ended and every position it holds is at or before the cursor."""
     if latest_run and runs:
-        latest = runs[-1]
-        # The current run: one going on, or paused at interrupts (its asks are pending).
-        # A run that ended otherwise is history: a reader without a cursor starts after it.
-        if not latest.status.ended or latest.status is RunStatus.INTERRUPTED:
-            return len(runs) - 1, sum(r.last_seq for r in runs[:-1])
-        return len(runs), sum(r.last_seq for r in runs)
+        return len(runs) - 1, sum(r.last_seq for r in runs[:-1])
     offset = 0
     for index, run in enumerate(runs):
         if not run.status.ended or offset + run.last_seq > after_thread_seq:

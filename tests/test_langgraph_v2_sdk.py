@@ -250,54 +250,24 @@ async def test_a_started_run_streams_its_tokens_and_completes(
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_a_second_reader_replays_the_current_run_from_its_start(
+async def test_a_second_reader_replays_the_run_through_the_messages_projection(
     lg: LangGraphClient, transport: str
 ) -> None:
     async with open_thread(lg, transport) as thread:
-        await thread.run.start(input={"messages": [ASK_TICKET]})
-        async with asyncio.timeout(WITHIN_S):
-            async for _ in thread.values:  # ends when the run pauses for the approval
-                pass
-        assert thread.interrupted
-    # A new session on the thread, no cursor: `since` absent re-reads the current run (a
-    # run paused at interrupts is current; a finished one is not).
+        await thread.run.start(input={"messages": [ASK_DOCS]})
+        await asyncio.wait_for(thread.output, WITHIN_S)
+    # A new session on the thread, no cursor: `since` absent re-reads the current run.
     async with open_thread(lg, transport, thread.thread_id) as again:
-        replay = events_of(await collect(again.events, method_is("input.requested")))
-    assert phase(replay[0]) == "running"  # from the run's first event
-    messages = [e["params"]["data"] for e in replay if e["method"] == "messages"]
-    started = [m["id"] for m in messages if m["event"] == "message-start"]
-    assert started, "no message"
-    assert sum(m["event"] == "message-finish" for m in messages) == len(started)
-    state = await lg.threads.get_state(thread.thread_id)
-    said = {m["id"]: m["content"] for m in state["values"]["messages"] if m["type"] == "ai"}
-    texts = texts_by_message(replay)
-    assert all(texts[i] == said[i] for i in started if said.get(i))
-
-
-@pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_a_session_reopened_on_a_finished_thread_waits_for_its_own_run(
-    lg: LangGraphClient, transport: str
-) -> None:
-    async with open_thread(lg, transport, graph="paced_events") as first:
-        await first.run.start(input={"count": 1})
-        await asyncio.wait_for(first.output, WITHIN_S)
-    thread_id = first.thread_id
-    # With an explicit thread id the SDK opens its lifecycle watcher (lifecycle + input,
-    # no since) on entry, and takes the first root `completed` it reads as the end of the
-    # run it starts (langgraph_sdk/_async/stream.py:2015-2037, :1963-1977).
-    async with open_thread(lg, transport, thread_id, graph="paced_events") as again:
-        await wait_until(
-            lambda: (
-                again._lifecycle_watcher_handle is not None
-                and again._lifecycle_watcher_handle.ready.done()
-            ),
-            within=WITHIN_S,
-            what="the SDK's lifecycle stream is open",
-        )
-        started = await again.run.start(input={"count": 20, "interval": 0.02})
-        output = await asyncio.wait_for(again.output, WITHIN_S)
-        run = await lg.runs.get(thread_id, started["run_id"])
-    assert run["status"] == "success", f"thread.output gave {output} while its run was {run}"
+        async with asyncio.timeout(WITHIN_S):
+            streams = [stream async for stream in again.messages]
+    # The projection ends at the run's end, which comes after each message's finish.
+    assert streams, "no message"
+    unfinished = [s.message_id for s in streams if not s.done]
+    assert not unfinished, f"no message-finish for {unfinished}"
+    texts = [await stream.text for stream in streams]
+    final = await final_ai_message(lg, thread.thread_id)
+    assert [s.message_id for s in streams][-1] == final["id"]
+    assert texts[-1] == final["content"]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -393,25 +363,19 @@ async def test_an_interrupt_is_answered_and_resumed_on_the_same_open_stream(
     assert len(runs) == 2, runs  # the run and its one resume
     assert {r["status"] for r in runs} == {"success"}
 
-    # The thread's whole history from since=0; with since absent, once its runs ended,
-    # none of it: a reader without a cursor starts with the current run, here the next.
+    # The thread's whole history from since=0; the current run only with since absent.
     reader = sdk_transport(lg, transport, thread_id)
     try:
         whole = events_of(await collect(reader.open_event_stream(
             {"channels": CHANNELS, "since": 0}).events, until=is_run_end))  # fmt: skip
-        fresh = reader.open_event_stream({"channels": CHANNELS})
-        await asyncio.wait_for(fresh.ready, WITHIN_S)
-        start = {"assistant_id": "demo", "input": {"messages": [ASK_DOCS]}}
-        answer = await reader.send_command({"id": 7, "method": "run.start", "params": start})
-        assert answer is not None
-        assert answer["type"] == "success", answer
-        current = events_of(await collect(fresh.events, until=is_run_end))
+        current = events_of(await collect(reader.open_event_stream(
+            {"channels": CHANNELS}).events, until=is_run_end))  # fmt: skip
     finally:
         await reader.close()
     assert ids(whole) == ids(events)
-    assert current, "the next run's events"
-    assert all(e["event_id"].startswith(answer["result"]["run_id"]) for e in current)
-    assert phase(current[0]) == "running"
+    assert ids(current) == ids(events)[-len(current) :]
+    assert "input.requested" not in {e["method"] for e in current}
+    assert [phase(e) for e in current if phase(e)] == after
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -76,23 +76,22 @@ async def test_a_reader_follows_runs_started_after_it_joined(mclient: AgentClien
     assert [pos for _, pos, _ in seen] == list(range(1, 7))
 
 
-async def test_the_current_run_is_the_latest_unless_it_ended(mclient: AgentClient) -> None:
+async def test_latest_run_starts_at_the_newest_runs_first_event(mclient: AgentClient) -> None:
     thread = await mclient.create_thread("many_events")
     await run_events(mclient, thread.thread_id, 4)
-    await run_events(mclient, thread.thread_id, 1)
+    last = await run_events(mclient, thread.thread_id, 1)
 
-    # Both ended: a reader without a cursor starts after them, with the next run.
+    # Ended or not: the newest run, from its first event (what a client without a cursor
+    # is given: the JS SDK re-opens without one, and counts on the replay).
     stream = mclient.join_thread(thread.thread_id, latest_run=True)
     opening = await asyncio.wait_for(anext(stream), 10)
-    assert (list(opening.events), opening.thread_seq_offset) == ([], 9)  # where it starts
-    reading = asyncio.create_task(read_until(stream, 1))
-    last = await run_events(mclient, thread.thread_id, 1)
-    seen = await asyncio.wait_for(reading, 10)
+    assert (list(opening.events), opening.thread_seq_offset) == ([], 6)  # where it starts
+    seen = await asyncio.wait_for(read_until(stream, 1), 10)
     await stream.aclose()
-    assert [(run, pos) for run, pos, _ in seen] == [(last, 10), (last, 11), (last, 12)]
+    assert [(run, pos) for run, pos, _ in seen] == [(last, 7), (last, 8), (last, 9)]
 
 
-async def test_a_run_paused_at_an_interrupt_is_current(mclient: AgentClient) -> None:
+async def test_a_run_paused_at_an_interrupt_is_replayed_with_its_asks(mclient: AgentClient) -> None:
     paused = await collect(mclient.stream_run(graph="interrupting", input={"question": "ok?"}))
     assert ended(paused).status == events_pb2.RUN_STATUS_INTERRUPTED
 

@@ -20,10 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from edge.langgraph_api.protocol_stream import Lost, Outgoing, ThreadEvents
-from glassbox.agent.v1 import events_pb2
 from glassbox.client import AgentClient
 
-_PAUSED = events_pb2.RUN_STATUS_INTERRUPTED
 HELD = 4096  # per thread with subscribers: about a megabyte of enveloped events at most
 
 Item = Outgoing | Lost
@@ -36,7 +34,7 @@ class _Hub:
     positions: list[int] = field(default_factory=list)  # each item's position, ascending
     dropped: int = 0  # items trimmed off the front
     starts_after: int | None = None  # the position before the first event it may hold
-    latest_run: int = 0  # index (counting dropped) of the current run's first item
+    latest_run: int = 0  # index (counting dropped) of the latest run's first item
     failure: BaseException | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     subscribers: int = 0
@@ -55,10 +53,6 @@ class _Hub:
                         self.latest_run = self.dropped + len(self.items)
                     self.items.append(item)
                     self.positions.append(_position(item))
-                    if isinstance(item, Outgoing) and item.ended and item.ended != _PAUSED:
-                        # Over: a reader without a cursor starts with the next run (as the
-                        # agent's JoinThread does); one paused at interrupts stays current.
-                        self.latest_run = self.dropped + len(self.items)
                 self._trim()
                 self._notify()
         except asyncio.CancelledError:

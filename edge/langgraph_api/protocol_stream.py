@@ -43,7 +43,6 @@ class Outgoing:
     seq: int
     position: int  # the log event's (the last of its protocol events has it as seq)
     run_id: str
-    ended: int = 0  # on the events of a run's run_ended: how it ended (a RunStatus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +139,6 @@ def _enveloped(event: RunEvent, position: int, made: list[ProtocolEvent]) -> lis
                 seq,
                 position,
                 event.run_id,
-                event.run_ended.status if event.HasField("run_ended") else 0,
             )
         )
     return out

@@ -430,9 +430,8 @@ class JoinThreadRequest(_message.Message):
     needs; positions up to after_thread_seq are the reader's to drop.
     """
     latest_run: _builtins.bool
-    """Start with the thread's current run instead, from its first event: the latest run if
-    it is going on or paused at interrupts; after a run that ended otherwise, with the
-    next run. after_thread_seq is then ignored.
+    """Start with the thread's latest run instead, from its first event, whether it is going
+    on or has ended; after_thread_seq is then ignored.
     """
     def __init__(
         self,
