@@ -224,19 +224,23 @@ def ids(events: list[Event]) -> list[str]:
 
 
 def streamed_texts(events: list[Event]) -> dict[str, str]:
-    """The text each streamed message added up to, by the id its message-start gave."""
+    """The text each streamed AI message added up to, by the id its message-start gave
+    (a tool's result streams as a message too, with role `tool`: not counted here)."""
     texts: dict[str, str] = {}
-    current: dict[tuple[str, ...], str] = {}  # a message streams per namespace
+    current: dict[tuple[str, ...], str | None] = {}  # a message streams per namespace
     for e in events:
         if e["method"] != "messages":
             continue
         where = tuple(e["namespace"])
         data = e["data"]
         if data["event"] == "message-start":
-            current[where] = data["id"]
-            texts.setdefault(data["id"], "")
+            current[where] = data["id"] if data["role"] == "ai" else None
+            if data["role"] == "ai":
+                texts.setdefault(data["id"], "")
         elif data["event"] == "content-block-delta" and data["delta"].get("type") == "text-delta":
-            texts[current[where]] += data["delta"]["text"]
+            message = current[where]
+            if message is not None:
+                texts[message] += data["delta"]["text"]
     return texts
 
 
