@@ -49,6 +49,19 @@ async def command(ws: ClientConnection, command_id: int, method: str, **params: 
     return (await frames_until(ws, answer_to(command_id)))[-1]
 
 
+async def run_and_read(
+    ws: ClientConnection, command_id: int, **params: Any
+) -> tuple[Frame, list[Frame]]:
+    """Start a run, read the subscriptions' frames to its root end: (the answer, frames).
+    The answer and the run's events travel apart, so either may come first."""
+    await ws.send(json.dumps({"id": command_id, "method": "run.start", "params": params}))
+    got = await frames_until(ws, root_end)
+    if not any(answer_to(command_id)(f) for f in got):
+        await frames_until(ws, answer_to(command_id), into=got)
+    [answer] = [f for f in got if answer_to(command_id)(f)]
+    return answer, got
+
+
 def socket_of(stack: Stack, thread_id: str, **kwargs: Any) -> Any:
     return stack.ws(f"/threads/{thread_id}/stream/events", **kwargs)
 
@@ -58,10 +71,9 @@ async def test_commands_and_two_subscriptions_share_one_socket(start_stack: Stac
         lifecycle = await command(ws, 1, "subscription.subscribe", channels=["lifecycle"])
         custom = await command(ws, 2, "subscription.subscribe", channels=["custom"])
         assert lifecycle["type"] == custom["type"] == "success"
-        started = await command(ws, 3, "run.start", assistant_id="echo", input={"text": "hi"})
+        started, got = await run_and_read(ws, 3, assistant_id="echo", input={"text": "hi"})
         assert started["type"] == "success"
         assert isinstance(started["meta"]["applied_through_seq"], int)
-        got = await frames_until(ws, root_end)
         if not any(e["method"] == "custom" for e in events(got)):  # may trail the end
             await frames_until(ws, lambda f: f.get("method") == "custom", into=got)
 
@@ -77,8 +89,8 @@ async def test_commands_and_two_subscriptions_share_one_socket(start_stack: Stac
             ws, 5, "subscription.unsubscribe", subscription_id=custom["result"]["subscription_id"]
         )
         assert dropped["type"] == "success"
-        await command(ws, 6, "run.start", assistant_id="echo", input={"text": "again"})
-        later = events(await frames_until(ws, root_end))
+        _, again = await run_and_read(ws, 6, assistant_id="echo", input={"text": "again"})
+        later = events(again)
         assert {e["method"] for e in later} == {"lifecycle"}  # the custom one is gone
 
 
@@ -135,9 +147,9 @@ async def test_a_slow_subscriber_is_closed_and_subscribes_again_losing_nothing(
     async with start_stack(outbound_queue=4, agent=agent) as stack:
         async with socket_of(stack, "t-slow", max_queue=1) as ws:
             await command(ws, 1, "subscription.subscribe", channels=["custom", "lifecycle"])
-            await command(
-                ws, 2, "run.start", assistant_id="many_events", input={"count": SLOW_EVENTS}
-            )
+            start = {"assistant_id": "many_events", "input": {"count": SLOW_EVENTS}}
+            # Not waiting for the answer: it is read below with the rest.
+            await ws.send(json.dumps({"id": 2, "method": "run.start", "params": start}))
             got: list[Frame] = []
             await until_slow_consumer_closed(stack)  # not reading till the edge gives up
             with pytest.raises(ConnectionClosed) as closed:
@@ -175,8 +187,8 @@ async def test_subscribers_of_a_thread_share_one_agent_stream(start_stack: Stack
                     assert answer["type"] == "success"
             await wait_until(lambda: joins() > 0, what="the thread's reader")
             assert joins() == 1, "one JoinThread for four subscribers"
-            await command(one, 9, "run.start", assistant_id="many_events", input={"count": 20})
-            seen = [events(await frames_until(ws, root_end)) for ws in (one, two)]
+            _, on_one = await run_and_read(one, 9, assistant_id="many_events", input={"count": 20})
+            seen = [events(on_one), events(await frames_until(two, root_end))]
             # A late subscriber with a cursor gets the rest from the same reader.
             late = await command(two, 10, "subscription.subscribe", channels=["custom"], since=5)
             assert late["type"] == "success"
@@ -204,3 +216,25 @@ async def test_a_thread_id_the_http_routes_would_refuse_closes_the_socket(
             await ws.recv()
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1008  # the catalogue's close for INVALID_REQUEST
+
+
+async def test_a_run_whose_log_expired_is_said_plainly_and_the_stream_goes_on(
+    start_stack: StackFactory,
+) -> None:
+    async with start_stack(agent={"log_retention_s": 0.001}) as stack:
+        async with socket_of(stack, "t-expired") as ws:
+            await command(ws, 1, "subscription.subscribe", channels=["lifecycle"])
+            await run_and_read(ws, 2, assistant_id="echo", input={"text": "gone"})
+        # The run ended, and its log with it: a reader from the start is told, then
+        # gets the next run.
+        async with socket_of(stack, "t-expired") as ws:
+            await command(ws, 1, "subscription.subscribe", channels=["lifecycle"], since=0)
+            told = json.loads(await ws.recv())
+            assert told["type"] == "error"
+            assert told["id"] is None
+            assert told["error"] == "no_such_run"
+            assert "no longer held" in told["message"]
+            started, got = await run_and_read(ws, 2, assistant_id="echo", input={"text": "new"})
+    after = events(got)
+    assert after
+    assert all(e["event_id"].startswith(started["result"]["run_id"]) for e in after)

@@ -173,4 +173,6 @@ def hubs_of(app_state: Any) -> Hubs:
 
 
 def _position(item: Item) -> int:
-    return item.position
+    # A lost run is about the positions after its offset: a reader that has everything
+    # before it must still be told.
+    return item.position + 1 if isinstance(item, Lost) else item.position
