@@ -25,7 +25,6 @@ from edge.endpoints import (
     owned_run,
 )
 from edge.run_requests import run_request
-from glassbox.errors import UnavailableError
 
 THREAD_BODY: dict[str, Any] = no_nul(
     {
@@ -149,14 +148,8 @@ async def create_run(call: Call) -> Response:
     """A background run, or a resume: 202 once it started, Location names its status."""
     # No CreateThread first: a run with a graph on a thread id not yet used creates it.
     body = {**call.body, "cancel_on_disconnect": False}  # we hang up after the first event
-    batches = call.client.stream_run_batches(run_request(body, thread_id=call.params["thread_id"]))
-    try:
-        first = await anext(batches, None)
-    finally:
-        await batches.aclose()
-    if not first:
-        raise UnavailableError("the agent service ended the stream before the run started")
-    run = await call.client.get_run(first[0].run_id)
+    first = await call.client.start_run(run_request(body, thread_id=call.params["thread_id"]))
+    run = await call.client.get_run(first.run_id)
     location = f"/v1/threads/{run.thread_id}/runs/{run.run_id}"
     return json_response(codec.message_dict(run), 202, {"Location": location})
 

@@ -28,7 +28,7 @@ import grpc
 
 from glassbox.agent.v1 import agent_service_pb2 as api
 from glassbox.agent.v1 import agent_service_pb2_grpc, events_pb2, resources_pb2
-from glassbox.errors import InvalidRequestError, from_rpc_error, from_status
+from glassbox.errors import InvalidRequestError, UnavailableError, from_rpc_error, from_status
 
 RunEvent = events_pb2.RunEvent
 StreamMode = events_pb2.StreamMode
@@ -230,6 +230,18 @@ class AgentClient:
         call = self.stub.StreamRun(request, metadata=self.metadata)
         async for batch in _batches(call):
             yield batch
+
+    async def start_run(self, request: api.StreamRunRequest) -> RunEvent:
+        """Start a run and leave it going (unless it asked to be cancelled with its
+        caller): its first event, which names it."""
+        batches = self.stream_run_batches(request)
+        try:
+            first = await anext(batches, None)
+        finally:
+            await batches.aclose()
+        if not first:
+            raise UnavailableError("the agent service ended the stream before the run started")
+        return first[0]
 
     async def join_run(
         self, run_id: str, *, after_seq: int = 0, epoch: str = ""

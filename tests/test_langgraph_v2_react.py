@@ -11,13 +11,6 @@ SDK), on the embedded stack and on two replicas over Postgres + Redis.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
-import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,11 +20,8 @@ import pytest
 import pytest_asyncio
 from langgraph_sdk import get_client
 
-import agent_service.demo
-from agent_service.scripted_model import ScriptedChatModel
-from tests.langgraph_stack import API_KEY, PAGE_ORIGIN, LgStack, eventually, lg_stack
-from tests.requirements import require
-from tests.test_browser import CHROMIUM
+from tests.langgraph_stack import API_KEY, LgStack, eventually, lg_stack
+from tests.react_pages import built_page, drive, node_with, paced_demo
 from tests.test_langgraph_react import answer_of, saved_answers, scenario, this_turn
 
 __all__ = ["lg_stack"]
@@ -47,44 +37,12 @@ ROOT_PUMP = ["values", "checkpoints", "lifecycle", "input", "messages", "tools"]
 
 @pytest.fixture(scope="session")
 def node() -> str:
-    found = shutil.which("node")
-    require(found is not None, "Node.js is not installed")
-    require(Path(CHROMIUM).is_file(), f"no Chromium at {CHROMIUM} (GLASSBOX_CHROMIUM)")
-    for package in ("playwright-core", "vite", "@langchain/react", "react-dom"):
-        require((ROOT / "node_modules" / package).is_dir(), f"node_modules lacks {package}")
-    assert found is not None
-    return found
+    return node_with(("playwright-core", "vite", "@langchain/react", "react-dom"))
 
 
 @pytest.fixture(scope="session")
 def v2_page(node: str) -> Path:
-    """The page built by Vite, once per content of its sources and of the lock file."""
-    digest = hashlib.sha256()
-    for path in [*sorted(PAGE.iterdir()), ROOT / "package-lock.json"]:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    out = Path(tempfile.gettempdir()) / f"glassbox-lg-v2page-{digest.hexdigest()[:16]}"
-    if not (out / "index.html").is_file():
-        building = out.with_name(out.name + f".{os.getpid()}")
-        done = subprocess.run(
-            [
-                node,
-                "node_modules/vite/bin/vite.js",
-                "build",
-                "--config",
-                str(PAGE / "vite.config.mjs"),
-            ],
-            cwd=ROOT,
-            env={**os.environ, "GLASSBOX_LG_PAGE_OUT": str(building)},
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr.decode() + done.stdout.decode()
-        if out.exists():  # another session built it meanwhile
-            shutil.rmtree(building)
-        else:
-            os.replace(building, out)
-    return out
+    return built_page(node, PAGE)
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -98,41 +56,8 @@ async def lg(lg_stack: LgStack) -> AsyncIterator[Any]:
 async def page_run(node: str, v2_page: Path, lg_stack: LgStack) -> dict[str, Any]:
     """One Chromium session of the scenarios on one thread, per stack. The demo's tokens
     are paced meanwhile, so the page can be reloaded mid-answer."""
-    model = ScriptedChatModel(responder=agent_service.demo.respond, token_delay=TOKEN_DELAY_S)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(agent_service.demo, "TOKEN_DELAY", TOKEN_DELAY_S)
-        patch.setattr(agent_service.demo, "model", model.bind_tools(agent_service.demo.TOOLS))
-        return await drive(node, lg_stack, v2_page)
-
-
-async def drive(node: str, stack: LgStack, page_dir: Path) -> dict[str, Any]:
-    process = await asyncio.create_subprocess_exec(
-        node,
-        str(DRIVER),
-        stack.url,
-        str(page_dir),
-        API_KEY,
-        PAGE_ORIGIN,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={
-            **{k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
-            "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
-        },
-        limit=16 * 1024 * 1024,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=150)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        pytest.fail("tests/langgraph/v2_react.mjs took over 150 s")
-    assert process.returncode == 0, stderr.decode()
-    line = next(raw for raw in stdout.decode().splitlines() if raw.startswith('{"result"'))
-    result: dict[str, Any] = json.loads(line)["result"]
-    assert result["pageErrors"] == []
-    return result
+    with paced_demo(TOKEN_DELAY_S):
+        return await drive(node, DRIVER, lg_stack, v2_page)
 
 
 def to_edge(record: dict[str, Any], path: str) -> list[dict[str, Any]]:

@@ -37,7 +37,6 @@ from glassbox.errors import (
     RunNotFoundError,
     ThreadNotFoundError,
     UnauthenticatedError,
-    UnavailableError,
     UnknownInterruptError,
 )
 from glassbox.names import BUSY_POLICIES
@@ -250,14 +249,7 @@ def _request(
 
 async def _started(client: AgentClient, request: api.StreamRunRequest) -> str:
     """Start the run and leave it running (the thread's streams carry its events)."""
-    batches = client.stream_run_batches(request)
-    try:
-        first = await anext(batches, None)
-    finally:
-        await batches.aclose()
-    if not first:
-        raise UnavailableError("the agent service ended the stream before the run started")
-    return first[0].run_id
+    return (await client.start_run(request)).run_id
 
 
 # -- state ----------------------------------------------------------------------------------
