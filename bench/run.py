@@ -1,6 +1,6 @@
 """`python -m bench`: every measurement, each on fresh server processes, then the report.
 
-.venv/bin/python -m bench                  the full run (~12 min), writes
+.venv/bin/python -m bench                  the full run (~30 min), writes
                                            bench/results/latest.json, docs/bench/*.png
                                            and the results section of docs/benchmarks.md
 .venv/bin/python -m bench --quick          fewer repeats and events: a check that it works
