@@ -22,11 +22,12 @@ from tests.edge_harness import edge_config
 from tests.waiting import wait_until
 
 STREAMS = 100
-EVENTS = 150
+EVENTS = 375
 RUN = {
     "op": "run",
     "graph": "paced_events",
-    # Six seconds or more per stream: long enough to be mid-run at both restarts.
+    # Fifteen seconds or more per stream: mid-run at both restarts even when a loaded
+    # machine takes its time over them (six seconds was too short under the loaded suite).
     "input": {"count": EVENTS, "interval": 0.04},
     "stream_modes": ["custom"],
 }
