@@ -138,6 +138,11 @@ class AgentClient:
         view.metadata = (*base, *extra)
         return view
 
+    @property
+    def principal(self) -> str:
+        """Whom this view calls as ('' when it names no one)."""
+        return next((v for k, v in self.metadata if k == PRINCIPAL_KEY), "")
+
     def with_public_json(self) -> AgentClient:
         """A view whose streams carry each event's public JSON, rendered by the agent."""
         return self.with_metadata(extra=((PUBLIC_JSON_KEY, "1"),))

@@ -82,9 +82,8 @@ async def stream_events(call: Call) -> Response:
         since = int(call.params["Last-Event-ID"])
     thread_id = call.params["thread_id"]
     await protocol_commands.ensure_thread(call.client, thread_id)
-    principal = call.state.auth.http_caller(call.request).principal
     events = hubs_of(call.request.app.state).follow(
-        call.client.with_public_json(), principal, thread_id, since
+        call.client.with_public_json(), call.client.principal, thread_id, since
     )
     state = call.state
     return EventStreamResponse(

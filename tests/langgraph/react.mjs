@@ -7,12 +7,10 @@
 // Scenarios, in one tab and one thread: an answer reloaded mid-stream (reconnectOnMount
 // replays it), an answer stopped, a ticket request answered at its approval interrupt.
 
-import { readFileSync } from 'node:fs';
-import { extname, join, normalize } from 'node:path';
 import { launch } from '../browser/lib.mjs';
+import { servePage } from './serve_page.mjs';
 
 const [, , edgeUrl, pageDir, apiKey, origin] = process.argv;
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
 const WAIT = 30_000;
 
 // Every rendering of the messages, as the page showed them: each list of [type, text].
@@ -61,19 +59,7 @@ const { context, errors, close } = await launch();
 const requests = [];
 const problems = [];
 try {
-  // A page fulfilled by interception has no address space of its own, so Chromium's Local
-  // Network Access would ask the user before it calls a loopback edge: say yes, as they would.
-  await context.grantPermissions(['local-network-access'], { origin });
-  await context.route(`${origin}/**`, (route) => {
-    const path = new URL(route.request().url()).pathname;
-    const file = normalize(join(pageDir, path === '/' ? 'index.html' : path));
-    if (!file.startsWith(pageDir)) return route.fulfill({ status: 404 });
-    return route.fulfill({
-      status: 200,
-      contentType: TYPES[extname(file)] ?? 'application/octet-stream',
-      body: readFileSync(file),
-    });
-  });
+  await servePage(context, origin, pageDir);
   const page = await context.newPage();
   await page.addInitScript(watchMessages);
   page.on('console', (msg) => {

@@ -10,13 +10,11 @@
 // request answered at its approval interrupt, and another answered after a reload while
 // it waited; then, in another tab, a ticket over the hook's WebSocket transport.
 
-import { readFileSync } from 'node:fs';
-import { extname, join, normalize } from 'node:path';
 import { Client } from '@langchain/langgraph-sdk';
 import { launch } from '../browser/lib.mjs';
+import { servePage } from './serve_page.mjs';
 
 const [, , edgeUrl, pageDir, apiKey, origin] = process.argv;
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
 const WAIT = 30_000;
 const server = new Client({ apiUrl: edgeUrl, apiKey, callerOptions: { maxRetries: 0 } });
 
@@ -126,19 +124,7 @@ const { context, errors, close } = await launch();
 const requests = [];
 const problems = [];
 try {
-  // A page fulfilled by interception has no address space of its own, so Chromium's Local
-  // Network Access would ask the user before it calls a loopback edge: say yes, as they would.
-  await context.grantPermissions(['local-network-access'], { origin });
-  await context.route(`${origin}/**`, (route) => {
-    const path = new URL(route.request().url()).pathname;
-    const file = normalize(join(pageDir, path === '/' ? 'index.html' : path));
-    if (!file.startsWith(pageDir)) return route.fulfill({ status: 404 });
-    return route.fulfill({
-      status: 200,
-      contentType: TYPES[extname(file)] ?? 'application/octet-stream',
-      body: readFileSync(file),
-    });
-  });
+  await servePage(context, origin, pageDir);
   // A tab whose renders, console errors and requests to the edge are recorded.
   const tab = async () => {
     const opened = await context.newPage();
