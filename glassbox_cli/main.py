@@ -55,8 +55,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def values_attached(argv: Sequence[str]) -> list[str]:
+    """`--token -x…` as `--token=-x…`: argparse takes a word that begins with `-` for a flag,
+    and secrets do begin with one (a base64url token, 1 in 64). A flag that takes a value
+    takes the next word, unless that word is itself one of our flags (a forgotten value
+    is still refused as one)."""
+    takes_value = {s.flag for c in COMMANDS.values() for s in c.settings if not s.is_switch}
+    flags = {s.flag for c in COMMANDS.values() for s in c.settings} | {"-h", "--help"}
+    words, attached = list(argv), []
+    while words:
+        word = words.pop(0)
+        if word in takes_value and words and words[0].startswith("-") and words[0] not in flags:
+            word = f"{word}={words.pop(0)}"
+        attached.append(word)
+    return attached
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(values_attached(sys.argv[1:] if argv is None else argv))
     command = COMMANDS[args.command]
     try:
         values = resolve(command.settings, args)

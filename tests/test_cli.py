@@ -107,6 +107,29 @@ def test_settings_are_printed_with_secrets_hidden(busy_port: int) -> None:
     assert "hunter2" not in result.stdout + result.stderr
 
 
+def test_a_value_may_begin_with_a_dash(busy_port: int) -> None:
+    # A base64url secret begins with "-" one time in 64: `--token "$SERVICE_TOKEN"` must
+    # still take it (CI once met argparse's "expected one argument" here).
+    result = glassbox(
+        "agent",
+        "--database",
+        "memory",
+        "--token",
+        "-Xy_s3cret",
+        "--listen",
+        f"127.0.0.1:{busy_port}",
+    )
+    refused(result, "is the port in use?")
+    assert "token=********" in result.stdout
+    assert "-Xy_s3cret" not in result.stdout + result.stderr
+
+
+def test_a_forgotten_value_is_still_refused() -> None:
+    result = glassbox("agent", "--token", "--database", "memory")
+    assert result.returncode == 2, result
+    assert "argument --token: expected one argument" in result.stderr
+
+
 def test_a_refused_url_does_not_show_its_password() -> None:
     result = glassbox("agent", "--database", "mysql://root:hunter2@db/x")
     refused(result, "--database", "GLASSBOX_DATABASE", "must be one of memory")
