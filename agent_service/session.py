@@ -32,9 +32,14 @@ class Session:
         self.owner = owner
         self.traceparent = traceparent
         self.rendered = rendered  # fill each event's public_json (the caller asked)
-        # Bounded so a client that stops reading holds back our followers, not memory;
-        # the runs themselves keep going into the log.
-        self.outbox: asyncio.Queue[api.SessionResponse | None] = asyncio.Queue(maxsize=256)
+        # One response waits here at a time; each run's follower holds at most one more
+        # while it waits its turn. Events a slow writer has not taken yet stay in the log,
+        # so the follower's next read is one batch of all of them: under load a Session
+        # coalesces as a StreamRun does, instead of queueing one message per event (at 200
+        # runs × 50 events/s on a saturated core, a 256-deep queue here was seconds of
+        # lag). A client that stops reading holds back our followers, never memory; the
+        # runs themselves keep going into the log.
+        self.outbox: asyncio.Queue[api.SessionResponse | None] = asyncio.Queue(maxsize=1)
         self.followers: set[asyncio.Task[None]] = set()
         self.cancel_on_exit: dict[str, bool] = {}
 
