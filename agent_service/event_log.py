@@ -35,8 +35,8 @@ class Attachment:
 class EventLog(abc.ABC):
     """Append-only, per-run, bounded by count and by time after the run ends."""
 
-    # True when append() never waits (nothing leaves the process): the run manager then
-    # appends inline instead of overlapping a task with the graph, which would only cost.
+    # True when append() never waits (nothing leaves the process) and append_now() does
+    # the same at once: the run's writer then appends without a task of its own.
     appends_in_process = False
 
     @abc.abstractmethod
@@ -50,6 +50,10 @@ class EventLog(abc.ABC):
         A repeat of a recent `append_id` (the same batch retried after a timeout) stores
         nothing and stamps the seqs the first attempt got. Without one, each call is new.
         """
+
+    def append_now(self, run_id: str, events: Sequence[RunEvent]) -> None:
+        """append(), for a log that holds its events in this process (appends_in_process)."""
+        raise NotImplementedError(f"{type(self).__name__} appends only by awaiting append()")
 
     @abc.abstractmethod
     async def attach(self, run_id: str, cursor: Cursor) -> Attachment:
@@ -119,6 +123,9 @@ class MemoryEventLog(EventLog):
         self._runs.setdefault(run_id, _RunLog())
 
     async def append(self, run_id: str, events: Sequence[RunEvent], *, append_id: str = "") -> None:
+        self.append_now(run_id, events, append_id=append_id)
+
+    def append_now(self, run_id: str, events: Sequence[RunEvent], *, append_id: str = "") -> None:
         log = self._runs.get(run_id)
         if log is None:
             log = self._runs[run_id] = _RunLog()

@@ -47,9 +47,13 @@ _UPDATE_META_KEYS = frozenset({"__interrupt__", "__metadata__"})
 
 def event(namespace: Sequence[str] = (), **payload: Any) -> RunEvent:
     """A RunEvent with the current time, `namespace` and one payload field set."""
-    ev = RunEvent(namespace=namespace, **payload)
-    # Set the fields directly: Timestamp.GetCurrentTime is Python and runs per event.
-    ev.time.seconds, ev.time.nanos = divmod(time.time_ns(), 1_000_000_000)
+    # This runs for every event: no empty namespace given to the constructor, the
+    # timestamp set in place (Timestamp.GetCurrentTime is Python), each a microsecond.
+    ev = RunEvent(**payload)
+    if namespace:
+        ev.namespace.extend(namespace)
+    stamp = ev.time
+    stamp.seconds, stamp.nanos = divmod(time.time_ns(), 1_000_000_000)
     return ev
 
 

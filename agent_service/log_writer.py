@@ -2,8 +2,9 @@
 
 One append is in flight at a time; events produced meanwhile go together in the next,
 so a remote log (Redis) costs a round trip per batch, not per event. An in-process log
-never waits, so for it the writer appends inline instead of overlapping a task with the
-graph, which would only cost.
+never waits: for it the writer appends what the graph emitted once the loop turns (a
+callback, not a task), so a burst the graph yields in one turn is one append, one
+wake-up of its readers and one message to each of them.
 """
 
 from __future__ import annotations
@@ -31,26 +32,33 @@ class RunLogWriter:
         self._thread_id = public_thread_id(record.thread_id)  # as its clients know it
         self._pending: list[events_pb2.RunEvent] = []  # not yet in the log
         self._append: asyncio.Task[None] | None = None  # the append in flight, if any
+        self._append_soon: asyncio.Handle | None = None  # in-process: the append to come
 
     async def emit(self, ev: events_pb2.RunEvent) -> None:
         """Queue `ev`; raise what the last append raised (the log failed: so does the run)."""
         ev.run_id = self.record.run_id
         ev.thread_id = self._thread_id
         self._pending.append(ev)
+        if self.log.appends_in_process:
+            if self._append_soon is None:
+                self._append_soon = asyncio.get_running_loop().call_soon(self._write_now)
+            return
         append = self._append
         if append is None or append.done():
             self._append = None
             if append is not None and not append.cancelled() and append.exception():
                 raise cast(BaseException, append.exception())
-            if self.log.appends_in_process:
-                await self._write()
-            else:
-                self._append = asyncio.create_task(self._write())
+            self._append = asyncio.create_task(self._write())
         elif len(self._pending) >= MAX_PENDING_EVENTS:
             await asyncio.shield(append)  # the log is behind: the graph waits for it
 
     async def flush(self) -> None:
         """Wait until every queued event is in the log (raising what the append raised)."""
+        if self.log.appends_in_process:
+            if self._append_soon is not None:
+                self._append_soon.cancel()  # flush() came first: it appends here and now
+            self._write_now()
+            return
         while self._append is not None:
             append = self._append
             await asyncio.shield(append)
@@ -61,7 +69,17 @@ class RunLogWriter:
         while self._pending:
             batch, self._pending = self._pending, []
             await self.log.append(self.record.run_id, batch)
-            for ev in batch:
-                self.metrics.event(ev)
-            self.record.last_seq = batch[-1].seq
-            self.record.epoch = batch[-1].epoch
+            self._written(batch)
+
+    def _write_now(self) -> None:
+        self._append_soon = None
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self.log.append_now(self.record.run_id, batch)
+            self._written(batch)
+
+    def _written(self, batch: list[events_pb2.RunEvent]) -> None:
+        for ev in batch:
+            self.metrics.event(ev)
+        self.record.last_seq = batch[-1].seq
+        self.record.epoch = batch[-1].epoch

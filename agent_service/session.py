@@ -36,7 +36,7 @@ class Session:
         # while it waits its turn. Events a slow writer has not taken yet stay in the log,
         # so the follower's next read is one batch of all of them: under load a Session
         # coalesces as a StreamRun does, instead of queueing one message per event (at 200
-        # runs × 50 events/s on a saturated core, a 256-deep queue here was seconds of
+        # runs x 50 events/s on a saturated core, a 256-deep queue here was seconds of
         # lag). A client that stops reading holds back our followers, never memory; the
         # runs themselves keep going into the log.
         self.outbox: asyncio.Queue[api.SessionResponse | None] = asyncio.Queue(maxsize=1)
