@@ -73,22 +73,10 @@ async def test_every_scenario_on_every_path(start_stack: StackFactory, path: str
         assert cancelled["ended_ms"] > 0
 
 
-# The peers beside Glassbox each need an install of their own (minutes, and Aegra a
-# Postgres database): `python -m bench --only peers` runs them, the suite does not.
-PEERS_ELSEWHERE = "needs its own virtual environment; run by `python -m bench --only peers`"
-
-
-@pytest.mark.parametrize(
-    "peer",
-    [
-        "glassbox",
-        pytest.param(
-            "lgserver", marks=pytest.mark.skip(reason=f"LangGraph Server {PEERS_ELSEWHERE}")
-        ),
-        pytest.param("aegra", marks=pytest.mark.skip(reason=f"Aegra {PEERS_ELSEWHERE}")),
-    ],
-)
-async def test_the_sdk_lanes(start_stack: StackFactory, peer: str) -> None:
+# The same lanes against the peers (LangGraph Server, Aegra) each need an install of their
+# own (minutes, and Aegra a Postgres database): `python -m bench --only peers` runs them;
+# here they run against Glassbox, the code path every peer's lane shares.
+async def test_the_sdk_lanes(start_stack: StackFactory) -> None:
     async with (
         start_stack(agent={"graphs": BENCH_GRAPHS}) as stack,
         LangGraphSdk(stack.url) as sdk,
