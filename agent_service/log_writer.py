@@ -33,6 +33,7 @@ class RunLogWriter:
         self._pending: list[events_pb2.RunEvent] = []  # not yet in the log
         self._append: asyncio.Task[None] | None = None  # the append in flight, if any
         self._append_soon: asyncio.Handle | None = None  # in-process: the append to come
+        self._failed: Exception | None = None  # in-process: what that append raised
 
     async def emit(self, ev: events_pb2.RunEvent) -> None:
         """Queue `ev`; raise what the last append raised (the log failed: so does the run)."""
@@ -40,8 +41,10 @@ class RunLogWriter:
         ev.thread_id = self._thread_id
         self._pending.append(ev)
         if self.log.appends_in_process:
+            if self._failed is not None:
+                raise self._failed
             if self._append_soon is None:
-                self._append_soon = asyncio.get_running_loop().call_soon(self._write_now)
+                self._append_soon = asyncio.get_running_loop().call_soon(self._write_in_turn)
             return
         append = self._append
         if append is None or append.done():
@@ -57,6 +60,8 @@ class RunLogWriter:
         if self.log.appends_in_process:
             if self._append_soon is not None:
                 self._append_soon.cancel()  # flush() came first: it appends here and now
+            if self._failed is not None:
+                raise self._failed
             self._write_now()
             return
         while self._append is not None:
@@ -70,6 +75,12 @@ class RunLogWriter:
             batch, self._pending = self._pending, []
             await self.log.append(self.record.run_id, batch)
             self._written(batch)
+
+    def _write_in_turn(self) -> None:
+        try:
+            self._write_now()
+        except Exception as exc:  # a callback has no caller: the run hears at its next emit
+            self._failed = exc
 
     def _write_now(self) -> None:
         self._append_soon = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from agent_service import proto_mapping, public_json
 from agent_service.endings import error_payload
@@ -16,6 +17,12 @@ from glassbox.agent.v1 import agent_service_pb2 as api
 from glassbox.errors import GlassboxError, InvalidRequestError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    response: api.SessionResponse
+    taken: asyncio.Event | None  # set once the writer has the response (a follower waits)
 
 
 class Session:
@@ -32,14 +39,15 @@ class Session:
         self.owner = owner
         self.traceparent = traceparent
         self.rendered = rendered  # fill each event's public_json (the caller asked)
-        # One response waits here at a time; each run's follower holds at most one more
-        # while it waits its turn. Events a slow writer has not taken yet stay in the log,
-        # so the follower's next read is one batch of all of them: under load a Session
-        # coalesces as a StreamRun does, instead of queueing one message per event (at 200
-        # runs x 50 events/s on a saturated core, a 256-deep queue here was seconds of
-        # lag). A client that stops reading holds back our followers, never memory; the
-        # runs themselves keep going into the log.
-        self.outbox: asyncio.Queue[api.SessionResponse | None] = asyncio.Queue(maxsize=1)
+        # A run's follower puts one response and waits until the gRPC writer has taken
+        # it before it reads the log again: the events a slow writer has not taken yet
+        # stay in the log, and the follower's next read is one batch of all of them. So
+        # under load a Session coalesces as a StreamRun does, instead of queueing a message
+        # per event (at 200 runs x 50 events/s on a full core, 256 one-event messages
+        # queued here were seconds of lag). The queue is first come, first served, and
+        # bounded: a client that stops reading holds back our followers and its own
+        # requests' answers, never memory; the runs themselves keep going into the log.
+        self.outbox: asyncio.Queue[Outgoing | None] = asyncio.Queue(maxsize=256)
         self.followers: set[asyncio.Task[None]] = set()
         self.cancel_on_exit: dict[str, bool] = {}
 
@@ -48,11 +56,10 @@ class Session:
     ) -> AsyncIterator[api.SessionResponse]:
         reader = asyncio.create_task(self._read(requests))
         try:
-            while True:
-                response = await self.outbox.get()
-                if response is None:
-                    return
-                yield response
+            while (outgoing := await self.outbox.get()) is not None:
+                yield outgoing.response
+                if outgoing.taken is not None:
+                    outgoing.taken.set()
         finally:
             reader.cancel()
             for task in self.followers:
@@ -101,14 +108,14 @@ class Session:
                     rollback=c.action == api.CANCEL_ACTION_ROLLBACK,
                     wait=c.wait,
                 )
-                await self.outbox.put(
+                await self._put(
                     api.SessionResponse(
                         request_id=rid,
                         cancelled=api.CancelRunResponse(run=proto_mapping.run_proto(record)),
                     )
                 )
             elif op == "ping":
-                await self.outbox.put(
+                await self._put(
                     api.SessionResponse(request_id=rid, pong=api.Pong(payload=request.ping.payload))
                 )
             else:
@@ -116,12 +123,14 @@ class Session:
         except Exception as exc:
             error = as_glassbox_error(exc)
             self.runs.metrics.errors.labels(error.code).inc()
-            await self.outbox.put(
-                api.SessionResponse(
-                    request_id=rid,
-                    error=error_payload(error),
-                )
-            )
+            await self._put(api.SessionResponse(request_id=rid, error=error_payload(error)))
+
+    async def _put(self, response: api.SessionResponse, *, wait: bool = False) -> None:
+        """Queue `response`; with `wait`, return once the writer has taken it."""
+        taken = asyncio.Event() if wait else None
+        await self.outbox.put(Outgoing(response, taken))
+        if taken is not None:
+            await taken.wait()
 
     async def _accept(
         self,
@@ -132,7 +141,7 @@ class Session:
         join: api.JoinStatus | None,
     ) -> None:
         accepted = api.RunAccepted(run_id=run_id, thread_id=public_thread_id(thread_id), join=join)
-        await self.outbox.put(api.SessionResponse(request_id=rid, accepted=accepted))
+        await self._put(api.SessionResponse(request_id=rid, accepted=accepted))
         task = asyncio.create_task(self._follow(rid, run_id, attachment))
         self.followers.add(task)
         task.add_done_callback(self.followers.discard)
@@ -144,13 +153,8 @@ class Session:
                     events = api.RunEvents(events=part)
                     if self.rendered:
                         public_json.fill(events.events)
-                    await self.outbox.put(api.SessionResponse(request_id=rid, events=events))
+                    await self._put(api.SessionResponse(request_id=rid, events=events), wait=True)
                 if is_terminal(batch[-1]):
                     self.cancel_on_exit.pop(run_id, None)
         except GlassboxError as error:
-            await self.outbox.put(
-                api.SessionResponse(
-                    request_id=rid,
-                    error=error_payload(error),
-                )
-            )
+            await self._put(api.SessionResponse(request_id=rid, error=error_payload(error)))

@@ -58,14 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
 def values_attached(argv: Sequence[str]) -> list[str]:
     """`--token -x…` as `--token=-x…`: argparse takes a word that begins with `-` for a flag,
     and secrets do begin with one (a base64url token, 1 in 64). A flag that takes a value
-    takes the next word, unless that word is itself one of our flags (a forgotten value
-    is still refused as one)."""
+    takes the next word, unless that word may be meant as a flag: `--`, or one of our flags
+    (or an abbreviation argparse would accept), alone or with `=value`. So a forgotten
+    value is still refused as one, never filled with the next flag."""
     takes_value = {s.flag for c in COMMANDS.values() for s in c.settings if not s.is_switch}
-    flags = {s.flag for c in COMMANDS.values() for s in c.settings} | {"-h", "--help"}
+    flags = {s.flag for c in COMMANDS.values() for s in c.settings} | {"-h", "--help", "--version"}
+
+    def may_be_a_flag(word: str) -> bool:
+        name = word.partition("=")[0]
+        return word == "--" or any(flag.startswith(name) for flag in flags)
+
     words, attached = list(argv), []
     while words:
         word = words.pop(0)
-        if word in takes_value and words and words[0].startswith("-") and words[0] not in flags:
+        if word in takes_value and words and words[0][:1] == "-" and not may_be_a_flag(words[0]):
             word = f"{word}={words.pop(0)}"
         attached.append(word)
     return attached

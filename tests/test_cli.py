@@ -124,8 +124,13 @@ def test_a_value_may_begin_with_a_dash(busy_port: int) -> None:
     assert "-Xy_s3cret" not in result.stdout + result.stderr
 
 
-def test_a_forgotten_value_is_still_refused() -> None:
-    result = glassbox("agent", "--token", "--database", "memory")
+@pytest.mark.parametrize(
+    "after", [("--database", "memory"), ("--listen=127.0.0.1:1",), ("--data", "memory"), ("--",)]
+)
+def test_a_forgotten_value_is_still_refused(after: tuple[str, ...]) -> None:
+    # An empty, unquoted $SERVICE_TOKEN: the next word is a flag (whole, with =, or an
+    # abbreviation), never the token.
+    result = glassbox("agent", "--token", *after)
     assert result.returncode == 2, result
     assert "argument --token: expected one argument" in result.stderr
 
