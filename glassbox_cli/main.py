@@ -18,7 +18,7 @@ from glassbox_cli.agent import AGENT
 from glassbox_cli.command import MissingExtraError
 from glassbox_cli.dev import DEV
 from glassbox_cli.edge import EDGE
-from glassbox_cli.settings import LOG_FORMAT, LOG_LEVEL, add_settings, resolve
+from glassbox_cli.settings import LOG_FORMAT, LOG_LEVEL, Switch, add_settings, resolve
 
 COMMANDS = {command.name: command for command in (DEV, AGENT, EDGE)}
 REFUSED = 2
@@ -61,8 +61,9 @@ def values_attached(argv: Sequence[str]) -> list[str]:
     takes the next word, unless that word may be meant as a flag: `--`, or one of our flags
     (or an abbreviation argparse would accept), alone or with `=value`. So a forgotten
     value is still refused as one, never filled with the next flag."""
-    takes_value = {s.flag for c in COMMANDS.values() for s in c.settings if not s.is_switch}
-    flags = {s.flag for c in COMMANDS.values() for s in c.settings} | {"-h", "--help", "--version"}
+    settings = [s for c in COMMANDS.values() for s in c.settings]
+    takes_value = {s.flag for s in settings if not isinstance(s, Switch)}
+    flags = {s.flag for s in settings} | {"-h", "--help", "--version"}
 
     def may_be_a_flag(word: str) -> bool:
         name = word.partition("=")[0]

@@ -54,10 +54,6 @@ class Setting(Generic[T]):
         self.hide_value = hide_value  # how a refused value is echoed (URLs hide passwords)
 
     @property
-    def is_switch(self) -> bool:
-        return False
-
-    @property
     def named(self) -> str:
         return f"flag {self.flag}, variable {self.env}"
 
@@ -93,10 +89,6 @@ class Switch(Setting[bool]):
 
     def __init__(self, flag: str, help: str) -> None:
         super().__init__(flag, boolean, False, help)
-
-    @property
-    def is_switch(self) -> bool:
-        return True
 
     def add_to(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
